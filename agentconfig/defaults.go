@@ -1,0 +1,104 @@
+package agentconfig
+
+import "time"
+
+// Defaults (SPEC.md). Upstream defaults follow the nginx upstream that
+// install.sh used to write, with keepalive on.
+const (
+	DefaultAdmin            = "/run/edgectl/agent.sock"
+	DefaultHealthPath       = "/health"
+	DefaultCertsDir         = "/etc/edgectl/certs"
+	DefaultACMEDir          = "/var/lib/edgectl/acme"
+	DefaultEndpointsFile    = "/etc/edgectl/endpoints.txt"
+	DefaultEndpointsPath    = "/api/v1/config/endpoints"
+	DefaultDrainDelay       = 5 * time.Second
+	DefaultDrainTimeout     = 30 * time.Second
+	DefaultMaxFails         = 3
+	DefaultFailTimeout      = 30 * time.Second
+	DefaultTries            = 2
+	DefaultKeepalive        = 32
+	DefaultKeepaliveTimeout = 60 * time.Second
+	DefaultConnectTimeout   = 3 * time.Second
+	DefaultResponseTimeout  = 60 * time.Second
+	DefaultHealthInterval   = 2 * time.Second
+	DefaultHealthTimeout    = 2 * time.Second
+	DefaultRise             = 2
+	DefaultFall             = 3
+)
+
+// applyDefaults fills every unset field. Admin is only defaulted when the
+// key is absent from the file (adminSet false), so "admin: ''" turns it off.
+func (c *Config) applyDefaults(adminSet bool) {
+	if len(c.Listen) == 0 {
+		c.Listen = []Listener{{Addr: "[::]:80"}}
+	}
+	if !adminSet {
+		c.Admin = DefaultAdmin
+	}
+	def(&c.HealthPath, DefaultHealthPath)
+	def(&c.AccessLog, "stderr")
+	defDur(&c.Drain.Delay, DefaultDrainDelay)
+	defDur(&c.Drain.Timeout, DefaultDrainTimeout)
+	def(&c.TLS.CertsDir, DefaultCertsDir)
+	if c.TLS.RedirectHTTP == nil {
+		t := true
+		c.TLS.RedirectHTTP = &t
+	}
+	def(&c.ACMEChallengeDir, DefaultACMEDir)
+	def(&c.Endpoints.File, DefaultEndpointsFile)
+	def(&c.Endpoints.Path, DefaultEndpointsPath)
+	def(&c.Endpoints.Protocol, "https")
+	def(&c.Endpoints.APIPath, "/api/v1")
+	for _, u := range c.Upstreams {
+		if u == nil {
+			continue
+		}
+		def(&u.Scheme, "http")
+		def(&u.Policy, "round_robin")
+		if u.MaxFails == 0 {
+			u.MaxFails = DefaultMaxFails
+		}
+		defDur(&u.FailTimeout, DefaultFailTimeout)
+		if u.Tries == 0 {
+			u.Tries = DefaultTries
+		}
+		if u.Keepalive == nil {
+			k := DefaultKeepalive
+			u.Keepalive = &k
+		}
+		defDur(&u.KeepaliveTimeout, DefaultKeepaliveTimeout)
+		defDur(&u.ConnectTimeout, DefaultConnectTimeout)
+		defDur(&u.ResponseTimeout, DefaultResponseTimeout)
+		for i := range u.Servers {
+			if u.Servers[i].Weight == 0 {
+				u.Servers[i].Weight = 1
+			}
+		}
+		if h := u.Health; h != nil {
+			def(&h.Path, "/health")
+			defDur(&h.Interval, DefaultHealthInterval)
+			defDur(&h.Timeout, DefaultHealthTimeout)
+			if h.Rise == 0 {
+				h.Rise = DefaultRise
+			}
+			if h.Fall == 0 {
+				h.Fall = DefaultFall
+			}
+		}
+	}
+	for i := range c.Routes {
+		def(&c.Routes[i].Path, "/")
+	}
+}
+
+func def(s *string, v string) {
+	if *s == "" {
+		*s = v
+	}
+}
+
+func defDur(d *time.Duration, v time.Duration) {
+	if *d == 0 {
+		*d = v
+	}
+}

@@ -1,0 +1,61 @@
+package agentconfig
+
+import (
+	"fmt"
+	"os"
+
+	"go.yaml.in/yaml/v4"
+
+	"github.com/edgectl/edgectl/yamlfile"
+)
+
+// Load reads, defaults and validates the agent configuration at path. Every
+// problem is reported in one *yamlfile.Error with file:line:col positions.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read agent config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for bytes already read; name is used in messages.
+func Parse(name string, data []byte) (*Config, error) {
+	var c Config
+	root, err := yamlfile.Decode(name, data, &c)
+	if err != nil {
+		return nil, err
+	}
+	c.applyDefaults(hasKey(root, "admin"))
+	if issues := c.Validate(); len(issues) > 0 {
+		out := &yamlfile.Error{}
+		for _, is := range issues {
+			var line, col int
+			if is.Key {
+				line, col = yamlfile.KeyAt(root, is.Path)
+			} else {
+				line, col = yamlfile.At(root, is.Path)
+			}
+			out.Problems = append(out.Problems, yamlfile.Problem{File: name, Line: line, Col: col, Msg: is.Msg})
+		}
+		out.Sort()
+		return nil, out
+	}
+	return &c, nil
+}
+
+func hasKey(root *yaml.Node, key string) bool {
+	n := root
+	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	if n == nil || n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgectl/edgectl/agent"
+	"github.com/edgectl/edgectl/agentconfig"
+	"github.com/edgectl/edgectl/yamlfile"
+)
+
+type agentOptions struct {
+	ConfigPath string
+	CheckOnly  bool
+}
+
+func newAgentCmd(f *Factory, g *GlobalOptions) *cobra.Command {
+	opts := &agentOptions{}
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run the on-host dual-stack reverse proxy",
+		Long: `Run the on-host agent: a dual-stack reverse proxy with upstream failover
+(IPv6 preferred, IPv4 backup), active and passive health checks, keepalive
+pools, WebSockets and streaming, an admin socket with /status and /metrics,
+and a graceful drain on SIGTERM.`,
+		Example: `  # run with the default config
+  edgectl agent
+
+  # validate a config and exit (exit 2 with file:line:col on problems)
+  edgectl agent --config ./agent.yaml --check
+
+  # status and metrics through the admin socket
+  curl --unix-socket /run/edgectl/agent.sock http://agent/status`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return agentRun(cmd, f, g, opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.ConfigPath, "config", "c", envOr("EDGECTL_AGENT_CONFIG", agentconfig.DefaultPath), "agent.yaml to run")
+	cmd.Flags().BoolVar(&opts.CheckOnly, "check", false, "validate the config and exit")
+	return cmd
+}
+
+func agentRun(cmd *cobra.Command, f *Factory, g *GlobalOptions, opts *agentOptions) error {
+	cfg, err := agentconfig.Load(opts.ConfigPath)
+	if err != nil {
+		var ye *yamlfile.Error
+		if errors.As(err, &ye) {
+			return usageError(errors.New("invalid agent config:\n" + ye.Error()))
+		}
+		return usageError(err)
+	}
+	if opts.CheckOnly {
+		_, err := f.Stdout.Write([]byte(opts.ConfigPath + ": ok\n"))
+		return err
+	}
+	level := slog.LevelInfo
+	if g.Verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewJSONHandler(f.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signalContext(cmd.Context())
+	defer stop()
+	a := agent.New(cfg, opts.ConfigPath, f.Version, log, f.Stderr)
+	if err := a.Run(ctx); err != nil {
+		return &ExitError{Code: ExitProblem, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,237 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// upConn is a connection to a peer with its buffers.
+type upConn struct {
+	net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	peer      *Peer
+	idleSince time.Time
+	reused    bool
+}
+
+var (
+	upReaderPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 16<<10) }}
+	upWriterPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 8<<10) }}
+)
+
+func newUpConn(c net.Conn, p *Peer) *upConn {
+	br := upReaderPool.Get().(*bufio.Reader)
+	br.Reset(c)
+	bw := upWriterPool.Get().(*bufio.Writer)
+	bw.Reset(c)
+	return &upConn{Conn: c, br: br, bw: bw, peer: p}
+}
+
+// close closes the socket and recycles the buffers.
+func (c *upConn) close() {
+	_ = c.Conn.Close()
+	if c.br != nil {
+		c.br.Reset(nil)
+		upReaderPool.Put(c.br)
+		c.br = nil
+	}
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		upWriterPool.Put(c.bw)
+		c.bw = nil
+	}
+}
+
+// idlePool is a LIFO stack of idle keepalive connections: the most recently
+// used connection is the least likely to have been closed by the peer.
+type idlePool struct {
+	mu    sync.Mutex
+	conns []*upConn
+}
+
+func (ip *idlePool) len() int {
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	return len(ip.conns)
+}
+
+// get pops the newest idle connection not older than maxIdle.
+func (ip *idlePool) get(now time.Time, maxIdle time.Duration) *upConn {
+	ip.mu.Lock()
+	for n := len(ip.conns); n > 0; n = len(ip.conns) {
+		c := ip.conns[n-1]
+		ip.conns[n-1] = nil
+		ip.conns = ip.conns[:n-1]
+		if maxIdle > 0 && now.Sub(c.idleSince) > maxIdle {
+			ip.mu.Unlock()
+			c.close()
+			ip.mu.Lock()
+			continue
+		}
+		ip.mu.Unlock()
+		return c
+	}
+	ip.mu.Unlock()
+	return nil
+}
+
+// put keeps c for reuse, or closes it when the pool holds max already.
+func (ip *idlePool) put(c *upConn, max int, now time.Time) {
+	c.idleSince = now
+	c.reused = true
+	ip.mu.Lock()
+	if len(ip.conns) < max {
+		ip.conns = append(ip.conns, c)
+		ip.mu.Unlock()
+		return
+	}
+	ip.mu.Unlock()
+	c.close()
+}
+
+// reap closes connections idle longer than maxIdle.
+func (ip *idlePool) reap(now time.Time, maxIdle time.Duration) {
+	ip.mu.Lock()
+	keep := ip.conns[:0]
+	var old []*upConn
+	for _, c := range ip.conns {
+		if now.Sub(c.idleSince) > maxIdle {
+			old = append(old, c)
+		} else {
+			keep = append(keep, c)
+		}
+	}
+	for i := len(keep); i < len(ip.conns); i++ {
+		ip.conns[i] = nil
+	}
+	ip.conns = keep
+	ip.mu.Unlock()
+	for _, c := range old {
+		c.close()
+	}
+}
+
+func (ip *idlePool) closeAll() {
+	ip.mu.Lock()
+	conns := ip.conns
+	ip.conns = nil
+	ip.mu.Unlock()
+	for _, c := range conns {
+		c.close()
+	}
+}
+
+// adopt moves other's idle connections into ip (used on reload).
+func (ip *idlePool) adopt(other *idlePool) {
+	other.mu.Lock()
+	conns := other.conns
+	other.conns = nil
+	other.mu.Unlock()
+	ip.mu.Lock()
+	ip.conns = append(ip.conns, conns...)
+	ip.mu.Unlock()
+}
+
+// staleCheckAfter is how long a connection may sit idle before it is probed
+// for a close from the peer before reuse. Busy connections skip the probe;
+// the retry on a stale connection covers the remaining race.
+const staleCheckAfter = 200 * time.Millisecond
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+// peerClosed reports whether the peer has closed an idle connection (or
+// sent unexpected bytes), with one non-blocking read.
+func peerClosed(c *upConn) bool {
+	if c.br.Buffered() > 0 {
+		return true // bytes on an idle connection: protocol error
+	}
+	if err := c.Conn.SetReadDeadline(aLongTimeAgo); err != nil {
+		return true
+	}
+	var one [1]byte
+	n, err := c.Conn.Read(one[:])
+	if n > 0 {
+		return true
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		return true
+	}
+	return c.Conn.SetReadDeadline(time.Time{}) != nil
+}
+
+// acquire returns an idle connection to p, or dials a new one. With probe
+// set an idle connection is always checked for a close from the peer (for
+// requests that could not be replayed on a stale connection).
+func (u *Upstream) acquire(ctx context.Context, p *Peer, now time.Time, fresh, probe bool) (*upConn, error) {
+	if !fresh && u.keepalive > 0 {
+		for {
+			c := p.idle.get(now, u.keepaliveTO)
+			if c == nil {
+				break
+			}
+			if (probe || now.Sub(c.idleSince) > staleCheckAfter) && peerClosed(c) {
+				c.close()
+				continue
+			}
+			return c, nil
+		}
+	}
+	return u.dial(ctx, p)
+}
+
+// dialError marks an error that happened before anything reached the peer;
+// such attempts are always retried on the next peer.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return "connect: " + e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+func (u *Upstream) dial(ctx context.Context, p *Peer) (*upConn, error) {
+	c, err := u.dialer.DialContext(ctx, "tcp", p.Addr)
+	if err != nil {
+		return nil, &dialError{err}
+	}
+	if u.tlsConfig != nil {
+		tc := u.tlsConfig
+		if tc.ServerName == "" {
+			host, _, _ := net.SplitHostPort(p.Addr)
+			tc = tc.Clone()
+			tc.ServerName = host
+		}
+		tlsConn := tls.Client(c, tc)
+		hctx, cancel := context.WithTimeout(ctx, u.connectTO)
+		err := tlsConn.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			_ = c.Close()
+			return nil, &dialError{err}
+		}
+		c = tlsConn
+	}
+	return newUpConn(c, p), nil
+}
+
+// isTimeout reports whether err is a deadline or timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout())
+}
+
+// isConnClosed reports whether err means the peer closed or reset the
+// connection (the stale keepalive case when it happens on a reused one).
+func isConnClosed(err error) bool {
+	return errors.Is(err, errUpstreamEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed)
+}
+
+var errUpstreamEOF = errors.New("upstream closed the connection before responding")

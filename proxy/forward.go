@@ -1,0 +1,221 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// maxBufferedBody is the largest request body read fully before it is
+// forwarded, so that the request can be replayed on another server.
+const maxBufferedBody = 64 << 10
+
+var errClientBody = errors.New("client request body")
+
+// outcome of one attempt on one peer.
+type attemptResult int
+
+const (
+	attemptDone  attemptResult = iota // a response was relayed (or the client failed)
+	attemptRetry                      // failed; nothing reached the client; may retry
+	attemptFatal                      // failed; may not retry
+)
+
+// serveRequest answers the request in cc.req. keep reports whether the
+// client connection may carry another request; hijack that a tunnel owns it.
+func (cc *clientConn) serveRequest(start time.Time) (keep, hijack bool) {
+	h, r := cc.h, &cc.req
+	target := r.target
+	path := target
+	if i := indexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if len(path) == 0 || (path[0] != '/' && !(len(path) == 1 && path[0] == '*')) {
+		cc.writeError(400, "request target must be a path", true)
+		return false, false
+	}
+	if r.minor >= 1 && r.host == nil {
+		cc.writeError(400, "missing Host header", true)
+		return false, false
+	}
+	host := hostOnly(r.host)
+	e := entry{start: start, remote: cc.remote, method: r.method, host: r.host, target: target}
+
+	if h.Local != nil {
+		lr := h.Local(&LocalRequest{Method: r.method, Path: path, Host: host, TLS: cc.tls, Remote: cc.remote, Header: cc.reqHeader})
+		if lr != nil {
+			keep = cc.clientKeepAlive() && cc.discardBody()
+			cc.writeSimple(lr.Status, lr.Header, lr.Body, !keep)
+			e.status, e.route = lr.Status, "local"
+			h.ctr.local.observe(lr.Status, time.Since(start))
+			h.Log.write(&e)
+			return keep, false
+		}
+	}
+	t := h.table.Load()
+	rt := t.match(host, path)
+	if rt == nil {
+		keep = cc.clientKeepAlive() && cc.discardBody()
+		cc.writeError(404, "no route for this host and path", !keep)
+		e.status, e.route = 404, "no_route"
+		h.ctr.noRoute.observe(404, time.Since(start))
+		h.Log.write(&e)
+		return keep, false
+	}
+	e.route = rt.name
+	keep, hijack, status := cc.forward(rt.up, &e)
+	e.status = status
+	rt.stats.observe(status, time.Since(start))
+	h.Log.write(&e)
+	return keep, hijack
+}
+
+// reqHeader returns the first value of a request header.
+func (cc *clientConn) reqHeader(name string) []byte {
+	for _, f := range cc.req.headers {
+		if asciiEqualFold(f.key, name) {
+			return f.value
+		}
+	}
+	return nil
+}
+
+func idempotent(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// forward sends the request to u with retries and relays the response.
+func (cc *clientConn) forward(u *Upstream, e *entry) (keep, hijack bool, status int) {
+	r := &cc.req
+	stream := r.chunked || r.contentLength > maxBufferedBody
+	cc.body = cc.body[:0]
+	if !stream && r.contentLength > 0 {
+		if r.expect100 {
+			_, _ = cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			if err := cc.bw.Flush(); err != nil {
+				return false, false, 499
+			}
+		}
+		if cap(cc.body) < int(r.contentLength) {
+			cc.body = make([]byte, r.contentLength)
+		}
+		cc.body = cc.body[:r.contentLength]
+		if _, err := io.ReadFull(cc.br, cc.body); err != nil {
+			e.err = "reading request body: " + err.Error()
+			return false, false, 499
+		}
+	}
+	replayable := !stream
+	idem := idempotent(r.method)
+	now := time.Now()
+	var tried uint64
+	lastStatus := 503
+	for e.attempts < u.tries {
+		i := u.pick(now, tried)
+		if i < 0 {
+			break
+		}
+		tried |= 1 << uint(i)
+		e.attempts++
+		if e.attempts > 1 {
+			u.failovers.Add(1)
+		}
+		p := u.peers[i]
+		e.upstream = p.Addr
+		res, st, k, hj, err := cc.attempt(u, p, replayable)
+		switch res {
+		case attemptDone:
+			return k, hj, st
+		case attemptRetry:
+			lastStatus = st
+			e.err = err.Error()
+			var de *dialError
+			if errors.As(err, &de) || (idem && replayable) {
+				now = time.Now()
+				continue
+			}
+			// Bytes reached the server and the method is not idempotent
+			// (or the body was streamed): do not send it twice.
+		case attemptFatal:
+			if err != nil {
+				e.err = err.Error()
+			}
+			if st == 499 {
+				return false, false, st
+			}
+			lastStatus = st
+		}
+		keep = cc.clientKeepAlive() && !stream
+		cc.writeError(st, errorMessage(st), !keep)
+		return keep, false, st
+	}
+	if e.attempts == 0 {
+		e.err = "no live upstream server"
+	}
+	keep = cc.clientKeepAlive() && (!stream || e.attempts == 0 && cc.discardBody())
+	cc.writeError(lastStatus, errorMessage(lastStatus), !keep)
+	return keep, false, lastStatus
+}
+
+func errorMessage(status int) string {
+	switch status {
+	case 502:
+		return "upstream refused or reset the connection"
+	case 503:
+		return "no live upstream server"
+	case 504:
+		return "upstream timed out"
+	}
+	return statusText(status)
+}
+
+// failStatus maps an attempt's error to the status a client would get.
+func failStatus(err error) int {
+	if isTimeout(err) {
+		return 504
+	}
+	return 502
+}
+
+// attempt tries one peer. A reused keepalive connection that the peer had
+// already closed is retried once on a fresh connection to the same peer
+// without counting as a try: the peer never saw the request.
+func (cc *clientConn) attempt(u *Upstream, p *Peer, replayable bool) (res attemptResult, status int, keep, hijack bool, err error) {
+	ctx := context.Background()
+	fresh := false
+	for {
+		now := time.Now()
+		uc, err := u.acquire(ctx, p, now, fresh, !replayable)
+		if err != nil {
+			p.passiveFail(now, err)
+			return attemptRetry, failStatus(err), false, false, err
+		}
+		p.inflight.Add(1)
+		res, status, keep, hijack, err := cc.exchange(u, p, uc, now)
+		p.inflight.Add(-1)
+		if res == attemptRetry && uc.reused && !fresh && replayable && errors.Is(err, errStale) {
+			fresh = true
+			continue
+		}
+		if res == attemptRetry || (res == attemptFatal && err != nil && !errors.Is(err, errClientBody)) {
+			p.passiveFail(time.Now(), err)
+		}
+		return res, status, keep, hijack, err
+	}
+}
+
+// errStale marks a failure on a reused connection before any response byte.
+var errStale = errors.New("stale keepalive connection")
+
+type staleError struct{ err error }
+
+func (e *staleError) Error() string { return e.err.Error() }
+func (e *staleError) Unwrap() error { return e.err }
+func (e *staleError) Is(target error) bool {
+	return target == errStale
+}

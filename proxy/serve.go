@@ -1,0 +1,164 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// clientConn is one client connection and its reusable per-request state.
+type clientConn struct {
+	h      *Handler
+	c      net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	tls    bool
+	remote string
+
+	req  head
+	resp head
+	out  []byte // scratch for heads
+	body []byte // buffered request body (replayable)
+
+	stateMu     sync.Mutex
+	waiting     bool // blocked reading the next request head
+	interrupted bool // the drain woke us
+}
+
+// interruptIfIdle wakes a connection that waits for its next request so it
+// closes; a connection in the middle of a request is left alone.
+func (cc *clientConn) interruptIfIdle() {
+	cc.stateMu.Lock()
+	if cc.waiting {
+		cc.interrupted = true
+		_ = cc.c.SetReadDeadline(aLongTimeAgo)
+	}
+	cc.stateMu.Unlock()
+}
+
+func (cc *clientConn) setWaiting(w bool) (interrupted bool) {
+	cc.stateMu.Lock()
+	cc.waiting = w
+	interrupted = cc.interrupted
+	cc.stateMu.Unlock()
+	return interrupted
+}
+
+// serve runs the request loop; it reports whether the connection was taken
+// over by a tunnel (which then owns closing it).
+func (cc *clientConn) serve() (hijacked bool) {
+	h := cc.h
+	for {
+		if h.draining.Load() && cc.br.Buffered() == 0 {
+			return false
+		}
+		if cc.setWaiting(true) {
+			return false
+		}
+		_ = cc.c.SetReadDeadline(time.Now().Add(h.IdleTimeout))
+		err := cc.req.readHead(cc.br)
+		if cc.setWaiting(false) {
+			if err != nil || cc.c.SetReadDeadline(time.Time{}) != nil {
+				return false
+			}
+			// A full request arrived as we drained: serve it, then close.
+		}
+		if err != nil {
+			switch {
+			case errors.Is(err, errHeadTooLarge):
+				cc.writeError(431, "request head too large", true)
+			case err == io.EOF || isTimeout(err) || isConnClosed(err):
+			default:
+				if !errors.Is(err, io.ErrUnexpectedEOF) {
+					cc.writeError(400, "malformed request", true)
+				}
+			}
+			return false
+		}
+		start := time.Now()
+		if err := cc.req.parseRequest(); err != nil {
+			switch {
+			case errors.Is(err, errUnsupportedTE):
+				cc.writeError(501, "unsupported transfer-encoding", true)
+			case errors.Is(err, errHeadTooLarge):
+				cc.writeError(431, "too many header fields", true)
+			default:
+				cc.writeError(400, "malformed request", true)
+			}
+			return false
+		}
+		h.inflight.Add(1)
+		keep, hijack := cc.serveRequest(start)
+		h.inflight.Done()
+		if hijack {
+			return true
+		}
+		if !keep {
+			return false
+		}
+	}
+}
+
+// writeError sends a small JSON error response. With closeConn the
+// connection is closed after it.
+func (cc *clientConn) writeError(status int, msg string, closeConn bool) {
+	body := make([]byte, 0, 64)
+	body = append(body, `{"error":`...)
+	body = appendJSONString(body, msg)
+	body = append(body, `,"status":`...)
+	body = strconv.AppendInt(body, int64(status), 10)
+	body = append(body, "}\n"...)
+	cc.writeSimple(status, []string{"Content-Type", "application/json"}, body, closeConn)
+}
+
+// writeSimple writes a complete response with a fixed body.
+func (cc *clientConn) writeSimple(status int, hdr []string, body []byte, closeConn bool) {
+	b := appendStatusLine(cc.out[:0], status, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		b = append(b, hdr[i]...)
+		b = append(b, ": "...)
+		b = append(b, hdr[i+1]...)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "Content-Length: "...)
+	b = strconv.AppendInt(b, int64(len(body)), 10)
+	b = append(b, "\r\n"...)
+	if closeConn {
+		b = append(b, "Connection: close\r\n"...)
+	} else if cc.req.minor == 0 {
+		b = append(b, "Connection: keep-alive\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	cc.out = b
+	_, _ = cc.bw.Write(b)
+	if !asciiEqualFold(cc.req.method, "head") {
+		_, _ = cc.bw.Write(body)
+	}
+	_ = cc.bw.Flush()
+}
+
+// clientKeepAlive reports whether the connection may serve another request
+// after this one.
+func (cc *clientConn) clientKeepAlive() bool {
+	return !cc.req.connClose && !cc.h.draining.Load()
+}
+
+// discardBody consumes a small request body so the connection stays in
+// sync after a response that did not need it; large or chunked bodies close
+// the connection instead.
+func (cc *clientConn) discardBody() bool {
+	r := &cc.req
+	if r.chunked || r.contentLength > maxBufferedBody || r.expect100 {
+		return r.contentLength == 0
+	}
+	if r.contentLength > 0 {
+		if _, err := cc.br.Discard(int(r.contentLength)); err != nil {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,259 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgectl/edgectl/agentconfig"
+)
+
+// Policy names how an Upstream picks among its live peers.
+type Policy int
+
+// Policies.
+const (
+	RoundRobin Policy = iota // smooth weighted round robin (nginx's)
+	First                    // the first live peer in configuration order
+	LeastConn                // fewest in-flight requests per weight
+	Fastest                  // lowest latency EWMA; unmeasured peers first
+)
+
+// ParsePolicy maps the configuration name to a Policy.
+func ParsePolicy(s string) (Policy, error) {
+	switch s {
+	case "", "round_robin":
+		return RoundRobin, nil
+	case "first":
+		return First, nil
+	case "least_conn":
+		return LeastConn, nil
+	case "fastest":
+		return Fastest, nil
+	}
+	return 0, fmt.Errorf("unknown policy %q", s)
+}
+
+// Upstream is a named pool of peers with failover.
+type Upstream struct {
+	Name string
+
+	peers     []*Peer // configuration order: primaries and backups mixed
+	policy    Policy
+	equalW    bool
+	rr        atomic.Uint64
+	mu        sync.Mutex // smooth WRR
+	failovers atomic.Uint64
+
+	maxFails       int
+	failTimeout    time.Duration
+	tries          int
+	keepalive      int
+	keepaliveTO    time.Duration
+	connectTO      time.Duration
+	responseTO     time.Duration
+	health         *agentconfig.Health
+	tlsConfig      *tls.Config // nil for http
+	dialer         net.Dialer
+	healthStop     chan struct{}
+	healthStopOnce sync.Once
+	healthWG       sync.WaitGroup
+}
+
+// NewUpstream builds a pool from its configuration. Peers listed in prev
+// (an upstream being replaced on reload) keep their health state and idle
+// connections when their address and role are unchanged.
+func NewUpstream(name string, c *agentconfig.Upstream, prev *Upstream) (*Upstream, error) {
+	pol, err := ParsePolicy(c.Policy)
+	if err != nil {
+		return nil, err
+	}
+	u := &Upstream{
+		Name: name, policy: pol,
+		maxFails: c.MaxFails, failTimeout: c.FailTimeout, tries: c.Tries,
+		keepaliveTO: c.KeepaliveTimeout, connectTO: c.ConnectTimeout, responseTO: c.ResponseTimeout,
+		health: c.Health, healthStop: make(chan struct{}),
+	}
+	if c.Keepalive != nil {
+		u.keepalive = *c.Keepalive
+	}
+	u.dialer = net.Dialer{Timeout: u.connectTO, KeepAlive: 30 * time.Second}
+	if c.Scheme == "https" {
+		tc := &tls.Config{ServerName: c.ServerName, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+		if c.CAFile != "" {
+			pem, err := os.ReadFile(c.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("upstream %s: read ca_file: %w", name, err)
+			}
+			pool, err := x509.SystemCertPool()
+			if err != nil || pool == nil {
+				pool = x509.NewCertPool()
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("upstream %s: ca_file %s holds no PEM certificate", name, c.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		u.tlsConfig = tc
+	}
+	old := map[string]*Peer{}
+	if prev != nil {
+		for _, p := range prev.peers {
+			old[p.Addr] = p
+		}
+	}
+	u.equalW = true
+	for _, s := range c.Servers {
+		p := &Peer{Addr: s.Addr, Backup: s.Backup, Weight: s.Weight, up: u}
+		if s.Weight != 1 {
+			u.equalW = false
+		}
+		if o := old[s.Addr]; o != nil && o.Backup == s.Backup {
+			o.mu.Lock()
+			p.activeUp, p.rises, p.falls = o.activeUp, o.rises, o.falls
+			p.lastCheck, p.lastResult, p.checkRTT = o.lastCheck, o.lastResult, o.checkRTT
+			p.fails, p.firstFail, p.downUntil = o.fails, o.firstFail, o.downUntil
+			o.mu.Unlock()
+			p.ewmaNS.Store(o.ewmaNS.Load())
+			p.idle.adopt(&o.idle)
+		} else {
+			p.activeUp = true // replaced by the first check before traffic
+		}
+		p.mu.Lock()
+		p.refreshLocked(time.Now())
+		p.mu.Unlock()
+		u.peers = append(u.peers, p)
+	}
+	return u, nil
+}
+
+// Peers returns the pool's peers in configuration order.
+func (u *Upstream) Peers() []*Peer { return u.peers }
+
+// Tries is the number of attempts a request may make.
+func (u *Upstream) Tries() int { return u.tries }
+
+// Live reports whether any peer is live.
+func (u *Upstream) Live(now time.Time) bool {
+	for _, p := range u.peers {
+		if p.live(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// pick chooses a live peer that this request has not tried (tried is a
+// bitmask over peer indexes). Primaries are preferred; backups serve only
+// when no untried primary is live. It returns -1 when none is left.
+func (u *Upstream) pick(now time.Time, tried uint64) int {
+	var cand [64]int
+	for _, wantBackup := range [2]bool{false, true} {
+		n := 0
+		for i, p := range u.peers {
+			if i >= 64 {
+				break
+			}
+			if p.Backup != wantBackup || tried&(1<<uint(i)) != 0 || !p.live(now) {
+				continue
+			}
+			cand[n] = i
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		if n == 1 {
+			return cand[0]
+		}
+		return u.choose(cand[:n])
+	}
+	return -1
+}
+
+func (u *Upstream) choose(c []int) int {
+	switch u.policy {
+	case First:
+		return c[0]
+	case LeastConn:
+		start := int(u.rr.Add(1) % uint64(len(c)))
+		best, bestScore := -1, 0.0
+		for k := range c {
+			i := c[(start+k)%len(c)]
+			p := u.peers[i]
+			score := float64(p.inflight.Load()) / float64(p.Weight)
+			if best < 0 || score < bestScore {
+				best, bestScore = i, score
+			}
+		}
+		return best
+	case Fastest:
+		start := int(u.rr.Add(1) % uint64(len(c)))
+		best, bestLat := -1, int64(0)
+		for k := range c {
+			i := c[(start+k)%len(c)]
+			lat := u.peers[i].ewmaNS.Load()
+			if lat == 0 {
+				return i // unmeasured: try it so it gets a figure
+			}
+			if best < 0 || lat < bestLat {
+				best, bestLat = i, lat
+			}
+		}
+		return best
+	}
+	if u.equalW {
+		return c[int(u.rr.Add(1)%uint64(len(c)))]
+	}
+	// nginx's smooth weighted round robin.
+	u.mu.Lock()
+	total, best := 0, -1
+	for _, i := range c {
+		p := u.peers[i]
+		p.currentWeight += p.Weight
+		total += p.Weight
+		if best < 0 || p.currentWeight > u.peers[best].currentWeight {
+			best = i
+		}
+	}
+	u.peers[best].currentWeight -= total
+	u.mu.Unlock()
+	return best
+}
+
+// UpstreamStatus is an upstream as shown by /status and the health path.
+type UpstreamStatus struct {
+	Name      string       `json:"name"`
+	Live      int          `json:"live"`
+	Total     int          `json:"total"`
+	Failovers uint64       `json:"failovers"`
+	Peers     []PeerStatus `json:"servers"`
+}
+
+// Status snapshots the pool.
+func (u *Upstream) Status(now time.Time) UpstreamStatus {
+	s := UpstreamStatus{Name: u.Name, Total: len(u.peers), Failovers: u.failovers.Load()}
+	for _, p := range u.peers {
+		ps := p.Status(now)
+		if ps.State == "up" {
+			s.Live++
+		}
+		s.Peers = append(s.Peers, ps)
+	}
+	return s
+}
+
+// Close stops health checks and closes idle connections of peers that the
+// next configuration did not adopt.
+func (u *Upstream) Close() {
+	u.healthStopOnce.Do(func() { close(u.healthStop) })
+	u.healthWG.Wait()
+	for _, p := range u.peers {
+		p.idle.closeAll()
+	}
+}
