@@ -100,7 +100,10 @@ type Upstream struct {
 	Tries int `yaml:"tries"`
 	// Health configures active checks; omit to disable.
 	Health *Health `yaml:"health"`
-	// Keepalive is the number of idle connections kept per server.
+	// Keepalive is the number of idle connections kept per server for each
+	// CPU. nginx's `keepalive N` caches N per worker process with one worker
+	// per CPU; the agent keeps the same total, so 32 on a 2-CPU host keeps
+	// up to 64 idle connections. 0 disables keepalive.
 	Keepalive *int `yaml:"keepalive"`
 	// KeepaliveTimeout closes idle connections older than this.
 	KeepaliveTimeout time.Duration `yaml:"keepalive_timeout"`

@@ -27,7 +27,7 @@ const (
 )
 
 // applyDefaults fills every unset field. Admin is only defaulted when the
-// key is absent from the file (adminSet false), so "admin: ''" turns it off.
+// key is absent from the file (adminSet false), so "admin: ”" turns it off.
 func (c *Config) applyDefaults(adminSet bool) {
 	if len(c.Listen) == 0 {
 		c.Listen = []Listener{{Addr: "[::]:80"}}

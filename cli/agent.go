@@ -3,6 +3,9 @@ package cli
 import (
 	"errors"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only when EDGECTL_PPROF is set
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -63,6 +66,10 @@ func agentRun(cmd *cobra.Command, f *Factory, g *GlobalOptions, opts *agentOptio
 	log := slog.New(slog.NewJSONHandler(f.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signalContext(cmd.Context())
 	defer stop()
+	if addr := os.Getenv("EDGECTL_PPROF"); addr != "" {
+		// Profiling for performance work: loopback only, never by default.
+		go func() { log.Warn("pprof", "error", http.ListenAndServe(addr, nil)) }()
+	}
 	a := agent.New(cfg, opts.ConfigPath, f.Version, log, f.Stderr)
 	if err := a.Run(ctx); err != nil {
 		return &ExitError{Code: ExitProblem, Err: err}

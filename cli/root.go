@@ -115,6 +115,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 
 	root.AddCommand(newVersionCmd(f, g))
 	root.AddCommand(newAgentCmd(f, g))
+	root.AddCommand(newEndpointsCmd(f, g))
 	return root
 }
 

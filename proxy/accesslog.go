@@ -19,6 +19,9 @@ type AccessLog struct {
 	kick   chan struct{}
 	done   chan struct{}
 	closed bool
+
+	sec    int64  // unix second of secBuf
+	secBuf []byte // "2006-01-02T15:04:05." for sec
 }
 
 // NewAccessLog starts a log writing to w.
@@ -50,7 +53,7 @@ func (l *AccessLog) write(e *entry) {
 	l.mu.Lock()
 	b := l.buf
 	b = append(b, `{"time":"`...)
-	b = e.start.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	b = l.appendTime(b, e.start)
 	b = append(b, `","remote":`...)
 	b = appendJSONString(b, e.remote)
 	b = append(b, `,"method":`...)
@@ -83,6 +86,20 @@ func (l *AccessLog) write(e *entry) {
 		default:
 		}
 	}
+}
+
+// appendTime writes t as RFC 3339 UTC with milliseconds, formatting the
+// date part once per second. Called with l.mu held.
+func (l *AccessLog) appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	if sec := t.Unix(); sec != l.sec || l.secBuf == nil {
+		l.sec = sec
+		l.secBuf = t.AppendFormat(l.secBuf[:0], "2006-01-02T15:04:05.")
+	}
+	b = append(b, l.secBuf...)
+	ms := t.Nanosecond() / 1e6
+	b = append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+	return b
 }
 
 func (l *AccessLog) run() {

@@ -46,6 +46,9 @@ type Handler struct {
 	conns    atomic.Int64
 	draining atomic.Bool
 
+	now      atomic.Int64 // coarse clock for idle tracking, unix ns
+	sweeping sync.Once
+
 	mu       sync.Mutex
 	live     map[*clientConn]struct{}
 	tunnels  map[*tunnel]struct{}
@@ -62,6 +65,35 @@ func NewHandler(t *Table) *Handler {
 	}
 	h.table.Store(t)
 	return h
+}
+
+// clock is a coarse (100 ms) clock maintained by the sweeper.
+func (h *Handler) clock() time.Time {
+	h.sweeping.Do(func() {
+		h.now.Store(time.Now().UnixNano())
+		go h.sweep()
+	})
+	return time.Unix(0, h.now.Load())
+}
+
+// sweep advances the coarse clock and closes client connections idle for
+// longer than IdleTimeout.
+func (h *Handler) sweep() {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	n := 0
+	for now := range t.C {
+		h.now.Store(now.UnixNano())
+		if n++; n%10 != 0 {
+			continue
+		}
+		deadline := now.Add(-h.IdleTimeout)
+		h.mu.Lock()
+		for cc := range h.live {
+			cc.interruptIfIdleSince(deadline)
+		}
+		h.mu.Unlock()
+	}
 }
 
 // Table returns the table in use.

@@ -25,8 +25,9 @@ type clientConn struct {
 	body []byte // buffered request body (replayable)
 
 	stateMu     sync.Mutex
-	waiting     bool // blocked reading the next request head
-	interrupted bool // the drain woke us
+	waiting     bool      // blocked reading the next request head
+	waitSince   time.Time // when it started waiting
+	interrupted bool      // the drain or the idle sweeper woke us
 }
 
 // interruptIfIdle wakes a connection that waits for its next request so it
@@ -40,9 +41,21 @@ func (cc *clientConn) interruptIfIdle() {
 	cc.stateMu.Unlock()
 }
 
-func (cc *clientConn) setWaiting(w bool) (interrupted bool) {
+// interruptIfIdleSince closes a connection that has waited for a request
+// since before deadline (the keepalive and header timeout).
+func (cc *clientConn) interruptIfIdleSince(deadline time.Time) {
+	cc.stateMu.Lock()
+	if cc.waiting && cc.waitSince.Before(deadline) {
+		cc.interrupted = true
+		_ = cc.c.SetReadDeadline(aLongTimeAgo)
+	}
+	cc.stateMu.Unlock()
+}
+
+func (cc *clientConn) setWaiting(w bool, now time.Time) (interrupted bool) {
 	cc.stateMu.Lock()
 	cc.waiting = w
+	cc.waitSince = now
 	interrupted = cc.interrupted
 	cc.stateMu.Unlock()
 	return interrupted
@@ -56,12 +69,13 @@ func (cc *clientConn) serve() (hijacked bool) {
 		if h.draining.Load() && cc.br.Buffered() == 0 {
 			return false
 		}
-		if cc.setWaiting(true) {
+		// No per-request deadline: Handler.sweep closes connections that
+		// wait longer than IdleTimeout, which costs nothing per request.
+		if cc.setWaiting(true, h.clock()) {
 			return false
 		}
-		_ = cc.c.SetReadDeadline(time.Now().Add(h.IdleTimeout))
 		err := cc.req.readHead(cc.br)
-		if cc.setWaiting(false) {
+		if cc.setWaiting(false, time.Time{}) {
 			if err != nil || cc.c.SetReadDeadline(time.Time{}) != nil {
 				return false
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,7 +81,9 @@ func NewUpstream(name string, c *agentconfig.Upstream, prev *Upstream) (*Upstrea
 		health: c.Health, healthStop: make(chan struct{}),
 	}
 	if c.Keepalive != nil {
-		u.keepalive = *c.Keepalive
+		// nginx keeps `keepalive` idle connections per worker process and
+		// runs one worker per CPU; the agent keeps the same total.
+		u.keepalive = *c.Keepalive * runtime.GOMAXPROCS(0)
 	}
 	u.dialer = net.Dialer{Timeout: u.connectTO, KeepAlive: 30 * time.Second}
 	if c.Scheme == "https" {

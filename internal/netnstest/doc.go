@@ -2,12 +2,15 @@
 //
 // A test that needs its own network stack calls [New]:
 //
-//	func TestDualStack(t *testing.T) {
-//		server := netnstest.New(t, netnstest.Options{Bridge: true, BindV6Only: true})
+//	func TestIPv6OnlyClient(t *testing.T) {
+//		server := netnstest.New(t, netnstest.Options{Bridge: true})
 //		client := netnstest.New(t, netnstest.Options{Bridge: true, NoIPv4: true})
-//		cmd := server.Command("python3", "-m", "http.server", "--bind", "::", "8080")
-//		...
-//		conn, err := client.DialContext(ctx, "tcp", netip.AddrPortFrom(server.IPv6(), 8080).String())
+//		sshd := server.Command("/usr/sbin/sshd", "-D", "-f", config)
+//		if err := sshd.Start(); err != nil {
+//			t.Fatal(err)
+//		}
+//		addr := netip.AddrPortFrom(server.IPv6(), 22).String()
+//		conn, err := client.DialContext(t.Context(), "tcp", addr)
 //		...
 //	}
 //

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // namePrefix starts every name this package creates.
@@ -147,28 +148,40 @@ func deleteNamespace(name string) error {
 }
 
 // killAll sends SIGKILL to every process whose network namespace is name, except
-// this process.
+// this process, until none is left: a process may fork before the signal lands.
 func killAll(name string) error {
+	for round := 0; ; round++ {
+		pids, err := nsPids(name)
+		if err != nil || len(pids) == 0 {
+			return err
+		}
+		if round == 50 {
+			return fmt.Errorf("processes %v in %s survive SIGKILL", pids, name)
+		}
+		for _, pid := range pids {
+			if p, err := os.FindProcess(pid); err == nil {
+				_ = p.Kill() // fails only if the process is gone already
+				_ = p.Release()
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// nsPids lists the processes in the namespace, except this one (a thread of ours
+// may be in it for Do).
+func nsPids(name string) ([]int, error) {
 	out, err := runIP("netns", "pids", name)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var errs []error
+	var pids []int
 	for _, f := range strings.Fields(out) {
-		pid, err := strconv.Atoi(f)
-		if err != nil || pid == os.Getpid() {
-			continue
+		if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+			pids = append(pids, pid)
 		}
-		p, err := os.FindProcess(pid)
-		if err != nil {
-			continue // gone already
-		}
-		if err := p.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			errs = append(errs, fmt.Errorf("kill pid %d in %s: %w", pid, name, err))
-		}
-		_ = p.Release()
 	}
-	return errors.Join(errs...)
+	return pids, nil
 }
 
 // netnsPath is where ip netns add mounts a namespace.

@@ -53,6 +53,9 @@ type NS struct {
 	v4   netip.Addr
 	v6   netip.Addr
 	host int // host number on the bridge, 0 when not bridged
+
+	mu   sync.Mutex
+	cmds []*exec.Cmd // from Command, killed by close
 }
 
 // Name returns the namespace's name, as used by ip netns and found in /run/netns.
@@ -68,9 +71,15 @@ func (ns *NS) IPv6() netip.Addr { return ns.v6 }
 
 // Command returns a command that runs name with args inside the namespace, through
 // ip netns exec (which also mounts a /sys showing the namespace's interfaces).
-// Processes still running in the namespace when the test ends are killed.
+// The command's Process is the ip process, which becomes name once it has entered
+// the namespace. Processes still running in the namespace when the test ends are
+// killed, and so is the command even if it has not entered the namespace yet.
 func (ns *NS) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", ns.name, name}, args...)...)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns.name, name}, args...)...)
+	ns.mu.Lock()
+	ns.cmds = append(ns.cmds, cmd)
+	ns.mu.Unlock()
+	return cmd
 }
 
 // DialContext dials address from inside the namespace, as [net.Dialer.DialContext]
@@ -250,6 +259,16 @@ func (ns *NS) setup(opts Options) error {
 
 // close kills the namespace's processes, deletes it and gives its host number back.
 func (ns *NS) close() error {
+	// ip netns pids cannot see a command that is still on its way in, so kill the
+	// ones we started directly. Process.Kill is safe after Wait and pid reuse.
+	ns.mu.Lock()
+	for _, cmd := range ns.cmds {
+		if cmd.Process != nil {
+			_ = cmd.Process.Kill()
+		}
+	}
+	ns.cmds = nil
+	ns.mu.Unlock()
 	err := deleteNamespace(ns.name)
 	if ns.host != 0 {
 		err = errors.Join(err, releaseHost(ns.host))

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# make bench: the agent against nginx on loopback, same backend, same load,
+# rounds interleaved. Prints req/s, p99, errors, agent RSS and the
+# agent/nginx ratios for two scenarios:
+#   dual    backend on [::] (dual-stack): the [::1] primary answers
+#   v4only  backend on 127.0.0.1 only: the [::1] primary refuses (the outage
+#           install.sh created) and traffic must go to the 127.0.0.1 backup
+# Tunables: BENCH_SECONDS (per round, default 8), BENCH_ROUNDS (default 3),
+# BENCH_CONNS (default 64), BENCH_BACKEND (nginx|go, default nginx).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECS=${BENCH_SECONDS:-8}
+ROUNDS=${BENCH_ROUNDS:-3}
+CONNS=${BENCH_CONNS:-64}
+BACKEND=${BENCH_BACKEND:-nginx}
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need nginx || ! need wrk; then
+  echo "bench: installing nginx and wrk" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null
+fi
+
+W=$(mktemp -d /tmp/edgectl-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for f in "$W"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+go build -o "$W/edgectl" ./cmd/edgectl
+go build -o "$W/benchbackend" ./internal/benchbackend
+
+# Ports: backend 18900, agent 18901, nginx proxy 18902.
+BP=18900 AP=18901 NP=18902
+
+start_backend() { # $1 = listen host for the backend: "[::]" or 127.0.0.1
+  if [ "$BACKEND" = nginx ]; then
+    local l="listen $1:$BP"
+    [ "$1" = "[::]" ] && l="listen [::]:$BP ipv6only=off"
+    cat >"$W/backend.conf" <<NGX
+worker_processes 1;
+pid $W/backend.pid;
+error_log $W/backend.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { $l reuseport; location / { return 200 "ok\n"; } }
+}
+NGX
+    nginx -c "$W/backend.conf" -p "$W"
+  else
+    "$W/benchbackend" -listen "$1:$BP" &
+    echo $! >"$W/backend.pid"
+  fi
+  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$BP/health" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "bench: backend did not start" >&2; exit 1
+}
+stop_backend() {
+  if [ -f "$W/backend.pid" ]; then kill "$(cat "$W/backend.pid")" 2>/dev/null || true; rm -f "$W/backend.pid"; fi
+  sleep 0.3
+}
+
+cat >"$W/agent.yaml" <<YAML
+listen:
+  - addr: "127.0.0.1:$AP"
+admin: ""
+access_log: $W/agent-access.log
+upstreams:
+  backend_api:
+    servers:
+      - addr: "[::1]:$BP"
+      - addr: "127.0.0.1:$BP"
+        backup: true
+    max_fails: 3
+    fail_timeout: 30s
+    keepalive: 32
+    health:
+      path: /health
+      interval: 2s
+routes:
+  - path: /
+    upstream: backend_api
+YAML
+
+cat >"$W/nginx.conf" <<NGX
+worker_processes auto;
+pid $W/nginx.pid;
+error_log $W/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log $W/nginx-access.log combined buffer=64k flush=1s;
+  upstream backend_api {
+    server [::1]:$BP max_fails=3 fail_timeout=30s;
+    server 127.0.0.1:$BP backup;
+    keepalive 32;
+  }
+  server {
+    listen 127.0.0.1:$NP;
+    location / {
+      proxy_pass http://backend_api;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+    }
+  }
+}
+NGX
+
+start_agent() {
+  "$W/edgectl" agent --config "$W/agent.yaml" 2>"$W/agent.log" &
+  echo $! >"$W/agent.pid"
+  for _ in $(seq 50); do curl -fs "http://127.0.0.1:$AP/health" >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "bench: agent did not start" >&2; cat "$W/agent.log" >&2; exit 1
+}
+stop_agent() { kill "$(cat "$W/agent.pid")" 2>/dev/null || true; wait "$(cat "$W/agent.pid")" 2>/dev/null || true; rm -f "$W/agent.pid"; }
+start_nginx() { nginx -c "$W/nginx.conf" -p "$W"; sleep 0.3; }
+stop_nginx() { kill "$(cat "$W/nginx.pid")" 2>/dev/null || true; sleep 0.3; }
+
+# run_wrk PORT → "reqs p99_ms errors"
+run_wrk() {
+  local out
+  out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "http://127.0.0.1:$1/api/v1/ping" 2>&1)
+  echo "$out" >>"$W/wrk.log"
+  local rps p99 errs non2xx
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
+  errs=$(awk '/Socket errors/ {gsub(/,/,""); s=0; for (i=3;i<=NF;i+=2) s+=$(i+1); print s}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  echo "${rps:-0} ${p99:-0} $(( ${errs:-0} + ${non2xx:-0} ))"
+}
+
+# sample_rss PID SECONDS → max VmRSS in MB while load runs
+sample_rss() {
+  local pid=$1 end=$((SECONDS + $2)) max=0 v
+  while [ $SECONDS -lt $end ]; do
+    v=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
+    [ "${v:-0}" -gt "$max" ] && max=$v
+    sleep 0.5
+  done
+  echo $((max / 1024))
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+printf "edgectl bench: %s rounds x %ss, %s connections, backend %s, %s cores\n" "$ROUNDS" "$SECS" "$CONNS" "$BACKEND" "$(nproc)"
+for scen in dual v4only; do
+  if [ "$scen" = dual ]; then start_backend "[::]"; else start_backend 127.0.0.1; fi
+  : >"$W/a.txt"; : >"$W/n.txt"; : >"$W/rss.txt"
+  for r in $(seq "$ROUNDS"); do
+    start_agent
+    run_wrk $AP >/dev/null # warm-up is not counted: first connections, health round
+    sample_rss "$(cat "$W/agent.pid")" "$SECS" >>"$W/rss.txt" &
+    rss_pid=$!
+    run_wrk $AP >>"$W/a.txt"
+    wait "$rss_pid"
+    stop_agent
+    start_nginx
+    run_wrk $NP >/dev/null
+    run_wrk $NP >>"$W/n.txt"
+    stop_nginx
+  done
+  stop_backend
+  a_rps=$(awk '{print $1}' "$W/a.txt" | median); a_p99=$(awk '{print $2}' "$W/a.txt" | median)
+  n_rps=$(awk '{print $1}' "$W/n.txt" | median); n_p99=$(awk '{print $2}' "$W/n.txt" | median)
+  a_err=$(awk '{s+=$3} END {print s}' "$W/a.txt"); n_err=$(awk '{s+=$3} END {print s}' "$W/n.txt")
+  rss=$(sort -n "$W/rss.txt" | tail -1)
+  printf "\n%-7s %12s %10s %8s %8s\n" "$scen" "req/s" "p99 ms" "errors" "RSS MB"
+  printf "%-7s %12.0f %10.2f %8d %8s\n" agent "$a_rps" "$a_p99" "$a_err" "$rss"
+  printf "%-7s %12.0f %10.2f %8d %8s\n" nginx "$n_rps" "$n_p99" "$n_err" "-"
+  printf "ratio   req/s %.2fx   p99 %.2fx\n" "$(echo "$a_rps / $n_rps" | bc -l)" "$(echo "$a_p99 / $n_p99" | bc -l)"
+  echo "$scen $a_rps $a_p99 $a_err $n_rps $n_p99 $n_err $rss" >>"$W/summary.txt"
+done
+dual_rps=$(awk '$1=="dual" {print $2}' "$W/summary.txt")
+v4_rps=$(awk '$1=="v4only" {print $2}' "$W/summary.txt")
+printf "\nv4only/dual (agent): %.2fx\n" "$(echo "$v4_rps / $dual_rps" | bc -l)"
+if [ -n "${BENCH_KEEP:-}" ]; then cp "$W/wrk.log" "$BENCH_KEEP"; fi
