@@ -93,7 +93,7 @@ type Upstream struct {
 	Policy string `yaml:"policy"`
 	// MaxFails failures within FailTimeout mark a server down for
 	// FailTimeout (nginx semantics). 0 disables passive marking.
-	MaxFails int `yaml:"max_fails"`
+	MaxFails *int `yaml:"max_fails"`
 	// FailTimeout is both the counting window and the down time.
 	FailTimeout time.Duration `yaml:"fail_timeout"`
 	// Tries is the number of attempts per request across servers.

@@ -27,18 +27,24 @@ const (
 )
 
 // applyDefaults fills every unset field. Admin is only defaulted when the
-// key is absent from the file (adminSet false), so "admin: ”" turns it off.
-func (c *Config) applyDefaults(adminSet bool) {
+// key is absent from the file, so `admin: ""` turns it off; likewise an
+// explicit `drain: {delay: 0s}` means no delay. present reports whether a
+// dotted path was written in the file.
+func (c *Config) applyDefaults(present func(path string) bool) {
 	if len(c.Listen) == 0 {
 		c.Listen = []Listener{{Addr: "[::]:80"}}
 	}
-	if !adminSet {
+	if !present("admin") {
 		c.Admin = DefaultAdmin
 	}
 	def(&c.HealthPath, DefaultHealthPath)
 	def(&c.AccessLog, "stderr")
-	defDur(&c.Drain.Delay, DefaultDrainDelay)
-	defDur(&c.Drain.Timeout, DefaultDrainTimeout)
+	if !present("drain.delay") {
+		defDur(&c.Drain.Delay, DefaultDrainDelay)
+	}
+	if !present("drain.timeout") {
+		defDur(&c.Drain.Timeout, DefaultDrainTimeout)
+	}
 	def(&c.TLS.CertsDir, DefaultCertsDir)
 	if c.TLS.RedirectHTTP == nil {
 		t := true
@@ -55,8 +61,9 @@ func (c *Config) applyDefaults(adminSet bool) {
 		}
 		def(&u.Scheme, "http")
 		def(&u.Policy, "round_robin")
-		if u.MaxFails == 0 {
-			u.MaxFails = DefaultMaxFails
+		if u.MaxFails == nil {
+			m := DefaultMaxFails
+			u.MaxFails = &m
 		}
 		defDur(&u.FailTimeout, DefaultFailTimeout)
 		if u.Tries == 0 {

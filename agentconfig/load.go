@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 
-	"go.yaml.in/yaml/v4"
-
 	"github.com/edgectl/edgectl/yamlfile"
 )
 
@@ -26,7 +24,7 @@ func Parse(name string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.applyDefaults(hasKey(root, "admin"))
+	c.applyDefaults(func(path string) bool { return yamlfile.Has(root, path) })
 	if issues := c.Validate(); len(issues) > 0 {
 		out := &yamlfile.Error{}
 		for _, is := range issues {
@@ -42,20 +40,4 @@ func Parse(name string, data []byte) (*Config, error) {
 		return nil, out
 	}
 	return &c, nil
-}
-
-func hasKey(root *yaml.Node, key string) bool {
-	n := root
-	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	if n == nil || n.Kind != yaml.MappingNode {
-		return false
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return true
-		}
-	}
-	return false
 }

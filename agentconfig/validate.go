@@ -44,8 +44,11 @@ func (c *Config) Validate() []Issue {
 	if !strings.HasPrefix(c.HealthPath, "/") {
 		add("health_path", false, "health_path %q must start with /", c.HealthPath)
 	}
-	if c.Drain.Delay < 0 || c.Drain.Timeout < 0 {
-		add("drain", false, "drain durations must not be negative")
+	if c.Drain.Delay < 0 {
+		add("drain.delay", false, "drain delay must not be negative")
+	}
+	if c.Drain.Timeout < 0 {
+		add("drain.timeout", false, "drain timeout must not be negative")
 	}
 	if !strings.HasPrefix(c.Endpoints.Path, "/") {
 		add("endpoints.path", false, "endpoints.path %q must start with /", c.Endpoints.Path)
@@ -68,7 +71,7 @@ func (c *Config) Validate() []Issue {
 		p := fmt.Sprintf("routes[%d]", i)
 		if r.Upstream == "" {
 			add(p, false, "route needs an upstream")
-		} else if c.Upstreams[r.Upstream] == nil {
+		} else if _, ok := c.Upstreams[r.Upstream]; !ok {
 			add(p+".upstream", false, "upstream %q is not defined under upstreams:%s", r.Upstream, known(names))
 		}
 		if r.Host != "" {
@@ -88,7 +91,7 @@ func (c *Config) Validate() []Issue {
 			add(p+".listen", false, "%s is already listed at %s", s.Listen, prev)
 		}
 		seen[s.Listen] = p + ".listen"
-		if c.Upstreams[s.Upstream] == nil {
+		if _, ok := c.Upstreams[s.Upstream]; !ok {
 			add(p+".upstream", false, "upstream %q is not defined under upstreams:%s", s.Upstream, known(names))
 		}
 	}
@@ -113,16 +116,21 @@ func validateUpstream(p string, u *Upstream) []Issue {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		add(p+".scheme", "scheme must be http or https, not %q", u.Scheme)
 	}
-	if u.Scheme == "http" && (u.ServerName != "" || u.CAFile != "") {
-		add(p+".scheme", "server_name and ca_file need scheme: https")
+	if u.Scheme == "http" && u.ServerName != "" {
+		add(p+".server_name", "server_name needs scheme: https")
+	}
+	if u.Scheme == "http" && u.CAFile != "" {
+		add(p+".ca_file", "ca_file needs scheme: https")
 	}
 	switch u.Policy {
 	case "round_robin", "first", "least_conn", "fastest":
 	default:
 		add(p+".policy", "policy must be round_robin, first, least_conn or fastest, not %q", u.Policy)
 	}
-	if len(u.Servers) == 0 {
-		add(p, "upstream has no servers")
+	if u.Servers == nil {
+		is = append(is, Issue{Path: p, Key: true, Msg: "upstream has no servers"})
+	} else if len(u.Servers) == 0 {
+		add(p+".servers", "upstream has no servers")
 	}
 	primaries := 0
 	seen := map[string]bool{}
@@ -144,13 +152,13 @@ func validateUpstream(p string, u *Upstream) []Issue {
 	if len(u.Servers) > 0 && primaries == 0 {
 		add(p+".servers", "every server is a backup; mark at least one as primary (backup: false)")
 	}
-	if u.MaxFails < 0 {
+	if u.MaxFails != nil && *u.MaxFails < 0 {
 		add(p+".max_fails", "max_fails must not be negative")
 	}
 	if u.Tries < 1 || u.Tries > 16 {
 		add(p+".tries", "tries must be 1-16, not %d", u.Tries)
 	}
-	if *u.Keepalive < 0 || *u.Keepalive > 4096 {
+	if u.Keepalive != nil && (*u.Keepalive < 0 || *u.Keepalive > 4096) {
 		add(p+".keepalive", "keepalive must be 0-4096, not %d", *u.Keepalive)
 	}
 	for _, d := range []struct {
@@ -166,11 +174,17 @@ func validateUpstream(p string, u *Upstream) []Issue {
 		if !strings.HasPrefix(h.Path, "/") {
 			add(p+".health.path", "health path %q must start with /", h.Path)
 		}
-		if h.Interval <= 0 || h.Timeout <= 0 {
-			add(p+".health", "health interval and timeout must be positive")
+		if h.Interval <= 0 {
+			add(p+".health.interval", "health interval must be positive")
 		}
-		if h.Rise < 1 || h.Fall < 1 {
-			add(p+".health", "health rise and fall must be at least 1")
+		if h.Timeout <= 0 {
+			add(p+".health.timeout", "health timeout must be positive")
+		}
+		if h.Rise < 1 {
+			add(p+".health.rise", "health rise must be at least 1")
+		}
+		if h.Fall < 1 {
+			add(p+".health.fall", "health fall must be at least 1")
 		}
 	}
 	return is

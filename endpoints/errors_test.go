@@ -28,8 +28,8 @@ func TestParseErrors(t *testing.T) {
 		{"trailing dot", "DomainList:\napi.example.com.", `endpoints.txt:2:1: "api.example.com." is not a valid hostname: remove the trailing dot`},
 		{"URL instead of host", "DomainList:\nhttps://api.example.com/v1", `endpoints.txt:2:1: "https://api.example.com/v1" is not a valid hostname: write the bare hostname, without scheme or path`},
 		{"host with port", "DomainList:\napi.example.com:8443", `endpoints.txt:2:1: "api.example.com:8443" is not a valid hostname: remove the port "8443"; ports come from the default port setting`},
-		{"IPv4 under DomainList", "DomainList:\n192.0.2.1", `endpoints.txt:2:1: "192.0.2.1" is not a valid hostname: it is an IP address; list it under IPList:`},
-		{"IPv6 under DomainList", "DomainList: 2001:db8::1", `endpoints.txt:1:13: "2001:db8::1" is not a valid hostname: it is an IP address; list it under IPList:`},
+		{"IPv4 under DomainList", "DomainList:\n192.0.2.1", `endpoints.txt:2:1: "192.0.2.1" is not a valid hostname: it is an IP address; list it under the IPList section`},
+		{"IPv6 under DomainList", "DomainList: 2001:db8::1", `endpoints.txt:1:13: "2001:db8::1" is not a valid hostname: it is an IP address; list it under the IPList section`},
 		{"all-digit top-level label", "DomainList:\nhost.123", `endpoints.txt:2:1: "host.123" is not a valid hostname: top-level label "123" is all digits`},
 		{"non-ASCII", "DomainList:\nbücher.example", `endpoints.txt:2:1: "bücher.example" is not a valid hostname: label "bücher" is not ASCII; use its punycode (xn--) form`},
 		{"IPv4 out of range", "IPList:\n192.0.2.1, 192.0.2.300", `endpoints.txt:2:12: "192.0.2.300" is not a valid IP address`},
@@ -37,10 +37,10 @@ func TestParseErrors(t *testing.T) {
 		{"bracketed IPv6", "IPList:\n[2001:db8::1]", `endpoints.txt:2:1: "[2001:db8::1]" is not a valid IP address: remove the brackets`},
 		{"IP with port", "IPList:\n[2001:db8::1]:443", `endpoints.txt:2:1: "[2001:db8::1]:443" is not a valid IP address: remove the port 443; ports come from the default port setting`},
 		{"prefix", "IPList:\n192.0.2.0/24", `endpoints.txt:2:1: "192.0.2.0/24" is not a valid IP address: a network prefix is not an address`},
-		{"hostname under IPList", "IPList:\napi.example.com", `endpoints.txt:2:1: "api.example.com" is not a valid IP address: it is a hostname; list it under DomainList:`},
+		{"hostname under IPList", "IPList:\napi.example.com", `endpoints.txt:2:1: "api.example.com" is not a valid IP address: it is a hostname; list it under the DomainList section`},
 		{"unspecified", "IPList:\n::", `endpoints.txt:2:1: "::" is not a valid IP address: the unspecified address cannot be connected to`},
 		{"multicast", "IPList:\n224.0.0.1", `endpoints.txt:2:1: "224.0.0.1" is not a valid IP address: a multicast address cannot be an endpoint`},
-		{"column counts tabs as one byte", "IPList:\n\t\tnope # x", `endpoints.txt:2:3: "nope" is not a valid IP address: it is a hostname; list it under DomainList:`},
+		{"column counts tabs as one byte", "IPList:\n\t\tnope # x", `endpoints.txt:2:3: "nope" is not a valid IP address: it is a hostname; list it under the DomainList section`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -20,7 +20,7 @@ func checkHostname(s string) error {
 		return errors.New("write the bare hostname, without scheme or path")
 	}
 	if _, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
-		return errors.New("it is an IP address; list it under IPList:")
+		return errors.New("it is an IP address; list it under the IPList section")
 	}
 	if host, port, err := net.SplitHostPort(s); err == nil && checkHostname(host) == nil {
 		return fmt.Errorf("remove the port %q; ports come from the default port setting", port)
@@ -88,7 +88,7 @@ func parseIP(s string) (netip.Addr, error) {
 			return netip.Addr{}, errors.New("a network prefix is not an address")
 		}
 		if checkHostname(s) == nil {
-			return netip.Addr{}, errors.New("it is a hostname; list it under DomainList:")
+			return netip.Addr{}, errors.New("it is a hostname; list it under the DomainList section")
 		}
 		return netip.Addr{}, errNotIP
 	}

@@ -172,12 +172,24 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, raw bool) error {
 	}
 }
 
+// maxLineBytes bounds a chunk-size or trailer line.
+const maxLineBytes = 4096
+
 // readLine reads one line without its CRLF. The slice is valid until the
-// next read from br; lines longer than the buffer are an error.
+// next read from br. A line longer than br's buffer (a huge chunk
+// extension) is collected into a new slice up to maxLineBytes.
 func readLine(br *bufio.Reader) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
-		return nil, errBadFraming
+		long := append([]byte(nil), line...)
+		for err == bufio.ErrBufferFull && len(long) <= maxLineBytes {
+			line, err = br.ReadSlice('\n')
+			long = append(long, line...)
+		}
+		if len(long) > maxLineBytes {
+			return nil, errBadFraming
+		}
+		line = long
 	}
 	if err != nil {
 		return nil, err

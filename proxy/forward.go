@@ -199,6 +199,7 @@ func (cc *clientConn) attempt(u *Upstream, p *Peer, replayable bool) (res attemp
 		res, status, keep, hijack, err := cc.exchange(u, p, uc, now)
 		p.inflight.Add(-1)
 		if res == attemptRetry && uc.reused && !fresh && replayable && errors.Is(err, errStale) {
+			p.stale.Add(1)
 			fresh = true
 			continue
 		}

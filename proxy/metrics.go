@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -49,8 +48,6 @@ func (s *routeStats) observe(status int, d time.Duration) {
 type counters struct {
 	local   *routeStats // answered by the agent itself (health, endpoints)
 	noRoute *routeStats
-	mu      sync.Mutex
-	retired map[string]*routeStats // routes removed by a reload keep counting in the output
 }
 
 func newCounters() *counters {
@@ -121,6 +118,13 @@ func (h *Handler) WriteMetrics(w io.Writer) error {
 	for _, n := range names {
 		for _, p := range t.Upstreams[n].peers {
 			fmt.Fprintf(bw, "edgectl_upstream_failures_total{upstream=%s,server=%s} %d\n", q(n), q(p.Addr), p.failures.Load())
+		}
+	}
+	fmt.Fprintln(bw, "# HELP edgectl_upstream_stale_retries_total Requests replayed on a fresh connection because a reused keepalive connection had been closed by the server.")
+	fmt.Fprintln(bw, "# TYPE edgectl_upstream_stale_retries_total counter")
+	for _, n := range names {
+		for _, p := range t.Upstreams[n].peers {
+			fmt.Fprintf(bw, "edgectl_upstream_stale_retries_total{upstream=%s,server=%s} %d\n", q(n), q(p.Addr), p.stale.Load())
 		}
 	}
 	fmt.Fprintln(bw, "# HELP edgectl_upstream_latency_seconds Moving average of time to response headers.")

@@ -24,6 +24,7 @@ type Peer struct {
 
 	requests atomic.Uint64
 	failures atomic.Uint64
+	stale    atomic.Uint64 // requests replayed after a reused connection turned out closed
 
 	mu sync.Mutex
 	// passive (nginx max_fails / fail_timeout)

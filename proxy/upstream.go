@@ -76,7 +76,7 @@ func NewUpstream(name string, c *agentconfig.Upstream, prev *Upstream) (*Upstrea
 	}
 	u := &Upstream{
 		Name: name, policy: pol,
-		maxFails: c.MaxFails, failTimeout: c.FailTimeout, tries: c.Tries,
+		maxFails: *c.MaxFails, failTimeout: c.FailTimeout, tries: c.Tries,
 		keepaliveTO: c.KeepaliveTimeout, connectTO: c.ConnectTimeout, responseTO: c.ResponseTimeout,
 		health: c.Health, healthStop: make(chan struct{}),
 	}

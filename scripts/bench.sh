@@ -32,7 +32,7 @@ cleanup() {
 trap cleanup EXIT
 
 go build -o "$W/edgectl" ./cmd/edgectl
-go build -o "$W/benchbackend" ./internal/benchbackend
+go build -o "$W/sampleapp" ./internal/sampleapp
 
 # Ports: backend 18900, agent 18901, nginx proxy 18902.
 BP=18900 AP=18901 NP=18902
@@ -54,7 +54,7 @@ http {
 NGX
     nginx -c "$W/backend.conf" -p "$W"
   else
-    "$W/benchbackend" -listen "$1:$BP" &
+    "$W/sampleapp" -listen "$1:$BP" &
     echo $! >"$W/backend.pid"
   fi
   for _ in $(seq 50); do curl -fs "http://127.0.0.1:$BP/health" >/dev/null 2>&1 && return; sleep 0.1; done

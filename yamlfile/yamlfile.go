@@ -4,8 +4,10 @@
 package yamlfile
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -65,21 +67,36 @@ func (e *Error) Sort() {
 func Decode(name string, data []byte, out any) (*yaml.Node, error) {
 	var root yaml.Node
 	if err := yaml.Load(data, &root); err != nil {
-		return nil, convert(name, err)
+		if noDocument(data) {
+			// Empty, blank or comment-only: the zero value; defaults apply.
+			return &root, nil
+		}
+		return nil, convert(name, data, err)
 	}
 	if root.Kind == 0 || (root.Kind == yaml.DocumentNode && len(root.Content) == 0) {
 		// An empty file decodes to the zero value; defaults apply.
 		return &root, nil
 	}
 	if err := root.Load(out, yaml.WithKnownFields()); err != nil {
-		return &root, convert(name, err)
+		return &root, convert(name, data, err)
 	}
 	return &root, nil
 }
 
+// noDocument reports whether data holds no YAML document at all (an empty,
+// blank or comment-only file), which yaml.Load rejects.
+func noDocument(data []byte) bool {
+	l, err := yaml.NewLoader(bytes.NewReader(data))
+	if err != nil {
+		return false
+	}
+	var n yaml.Node
+	return l.Load(&n) == io.EOF
+}
+
 var (
 	reNotFound  = regexp.MustCompile(`^field (\S+) not found in type .*$`)
-	reConstruct = regexp.MustCompile("^cannot construct !!(\\w+) `(.*)` into (\\S+)$")
+	reConstruct = regexp.MustCompile("^cannot construct !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 	reLinePref  = regexp.MustCompile(`^(?:yaml: )?line (\d+)(?:, column (\d+))?: (.*)$`)
 )
 
@@ -91,26 +108,40 @@ func friendly(msg string) string {
 	}
 	if m := reConstruct.FindStringSubmatch(msg); m != nil {
 		want := m[3]
-		switch {
-		case want == "time.Duration":
-			return fmt.Sprintf("%q is not a duration (use e.g. 500ms, 5s, 2m)", m[2])
-		case strings.HasPrefix(want, "int") || strings.HasPrefix(want, "uint"):
-			return fmt.Sprintf("%q is not a whole number", m[2])
-		case want == "bool":
-			return fmt.Sprintf("%q is not true or false", m[2])
-		case strings.HasPrefix(want, "[]"):
-			return fmt.Sprintf("expected a list, got %s %q", m[1], m[2])
-		case strings.HasPrefix(want, "map") || strings.Contains(want, "."):
-			return fmt.Sprintf("expected a mapping (key: value), got %s %q", m[1], m[2])
-		case want == "string":
-			return fmt.Sprintf("expected a string, got %s", m[1])
+		// Collections carry no value in the message: name them instead.
+		got, scalar := fmt.Sprintf("%s %q", m[1], m[2]), true
+		switch m[1] {
+		case "seq":
+			got, scalar = "a list", false
+		case "map":
+			got, scalar = "a mapping", false
 		}
-		return fmt.Sprintf("cannot use %s %q as %s", m[1], m[2], want)
+		switch {
+		case want == "time.Duration" && scalar:
+			return fmt.Sprintf("%q is not a duration (use e.g. 500ms, 5s, 2m)", m[2])
+		case want == "time.Duration":
+			return fmt.Sprintf("expected a duration (e.g. 500ms, 5s, 2m), got %s", got)
+		case (strings.HasPrefix(want, "int") || strings.HasPrefix(want, "uint")) && scalar:
+			return fmt.Sprintf("%q is not a whole number", m[2])
+		case strings.HasPrefix(want, "int") || strings.HasPrefix(want, "uint"):
+			return fmt.Sprintf("expected a whole number, got %s", got)
+		case want == "bool" && scalar:
+			return fmt.Sprintf("%q is not true or false", m[2])
+		case want == "bool":
+			return fmt.Sprintf("expected true or false, got %s", got)
+		case strings.HasPrefix(want, "[]"):
+			return fmt.Sprintf("expected a list, got %s", got)
+		case strings.HasPrefix(want, "map") || strings.Contains(want, "."):
+			return fmt.Sprintf("expected a mapping (key: value), got %s", got)
+		case want == "string":
+			return fmt.Sprintf("expected a string, got %s", got)
+		}
+		return fmt.Sprintf("cannot use %s as %s", got, want)
 	}
 	return msg
 }
 
-func convert(name string, err error) error {
+func convert(name string, data []byte, err error) error {
 	out := &Error{}
 	var les *yaml.LoadErrors
 	var le *yaml.LoadError
@@ -120,7 +151,16 @@ func convert(name string, err error) error {
 			out.Problems = append(out.Problems, Problem{File: name, Line: e.Mark.Line, Col: e.Mark.Column, Msg: friendly(e.Message)})
 		}
 	case errors.As(err, &le):
-		out.Problems = append(out.Problems, Problem{File: name, Line: le.Mark.Line, Col: le.Mark.Column, Msg: friendly(le.Message)})
+		msg := friendly(le.Message)
+		if c := le.ContextMark; le.ContextMsg != "" && c.Line > 0 && (c.Line != le.Mark.Line || c.Column != le.Mark.Column) {
+			// e.g. an unclosed quote is found at the end of the file:
+			// say where the quoted string started.
+			msg += fmt.Sprintf(" (%s that starts at line %d, column %d)", le.ContextMsg, c.Line, c.Column)
+		}
+		if tabAt(data, le.Mark.Line, le.Mark.Column) && !strings.Contains(msg, "tab") {
+			msg += ": a tab; indent with spaces"
+		}
+		out.Problems = append(out.Problems, Problem{File: name, Line: le.Mark.Line, Col: le.Mark.Column, Msg: msg})
 	default:
 		msg := err.Error()
 		p := Problem{File: name, Msg: msg}
@@ -133,6 +173,16 @@ func convert(name string, err error) error {
 	}
 	out.Sort()
 	return out
+}
+
+// tabAt reports whether the character at line:col (1-based) is a tab.
+func tabAt(data []byte, line, col int) bool {
+	lines := strings.Split(string(data), "\n")
+	if line < 1 || line > len(lines) {
+		return false
+	}
+	l := []rune(lines[line-1])
+	return col >= 1 && col <= len(l) && l[col-1] == '\t'
 }
 
 // At finds the node for a dotted path such as "upstreams.api.servers[0].addr"
@@ -162,7 +212,7 @@ func At(root *yaml.Node, path string) (line, col int) {
 // its value, which reads better for errors about the key itself.
 func KeyAt(root *yaml.Node, path string) (line, col int) {
 	segs := splitPath(path)
-	if len(segs) == 0 {
+	if len(segs) == 0 || root == nil {
 		return At(root, path)
 	}
 	parentPath := strings.Join(segs[:len(segs)-1], "\x00")
@@ -179,6 +229,9 @@ func KeyAt(root *yaml.Node, path string) (line, col int) {
 		}
 	}
 	last := segs[len(segs)-1]
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			if n.Content[i].Value == last {
@@ -233,4 +286,24 @@ func child(n *yaml.Node, seg string) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// Has reports whether the dotted path exists in the document.
+func Has(root *yaml.Node, path string) bool {
+	n := root
+	if n == nil {
+		return false
+	}
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return false
+		}
+		n = n.Content[0]
+	}
+	for _, seg := range splitPath(path) {
+		if n = child(n, seg); n == nil {
+			return false
+		}
+	}
+	return true
 }
