@@ -9,8 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
+	"github.com/edgectl/edgectl/agentconfig"
+	"github.com/edgectl/edgectl/certstore"
 	"github.com/edgectl/edgectl/proxy"
 )
 
@@ -21,33 +24,95 @@ type Status struct {
 	Started     time.Time              `json:"started"`
 	Draining    bool                   `json:"draining"`
 	Config      string                 `json:"config"`
+	Reloads     uint64                 `json:"reloads"`
+	ReloadError string                 `json:"reload_error,omitempty"`
 	Listeners   []string               `json:"listeners"`
+	Streams     []StreamStatus         `json:"streams"`
 	Connections int64                  `json:"connections"`
 	Upstreams   []proxy.UpstreamStatus `json:"upstreams"`
+	Certs       []certstore.CertStatus `json:"certificates"`
+	Endpoints   *EndpointsStatus       `json:"endpoints,omitempty"`
+}
+
+// StreamStatus is one L4 listener in /status.
+type StreamStatus struct {
+	Listen      string `json:"listen"`
+	Upstream    string `json:"upstream"`
+	Connections int64  `json:"connections"`
 }
 
 // Status snapshots the agent.
 func (a *Agent) Status() Status {
 	s := Status{
 		Version: a.Version, PID: os.Getpid(), Started: a.started, Draining: a.draining.Load(),
-		Config: a.cfgPath, Connections: a.handler.Conns(),
+		Config: a.cfgPath, Connections: a.handler.Conns(), Reloads: a.reloads.Load(),
 		Upstreams: a.handler.Table().Status(time.Now()),
+		Listeners: []string{}, Streams: []StreamStatus{}, Certs: []certstore.CertStatus{},
+	}
+	if e := a.lastErr.Load(); e != nil {
+		s.ReloadError = *e
 	}
 	for _, addr := range a.Addrs() {
 		s.Listeners = append(s.Listeners, addr.String())
 	}
+	a.mu.Lock()
+	for _, sl := range a.streams {
+		s.Streams = append(s.Streams, StreamStatus{Listen: sl.ln.Addr().String(), Upstream: sl.cfg.Upstream, Connections: sl.sp.Conns()})
+	}
+	a.mu.Unlock()
+	sort.Slice(s.Streams, func(i, j int) bool { return s.Streams[i].Listen < s.Streams[j].Listen })
+	if a.certs != nil {
+		s.Certs = a.certs.Status()
+	}
+	if ep := a.endpoints.Load(); ep != nil {
+		st := ep.status()
+		s.Endpoints = &st
+	}
 	return s
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
 }
 
 func (a *Agent) adminMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(a.Status())
+		writeJSON(w, 200, a.Status())
 	})
 	mux.HandleFunc("GET /metrics", a.metrics)
+	mux.HandleFunc("POST /reload", func(w http.ResponseWriter, r *http.Request) {
+		if err := a.Reload(r.Context()); err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"status": "rejected", "error": err.Error()})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"status": "reloaded", "reloads": a.reloads.Load()})
+	})
+	mux.HandleFunc("POST /upgrade", func(w http.ResponseWriter, _ *http.Request) {
+		if err := a.Upgrade(); err != nil {
+			code := http.StatusInternalServerError
+			if errors.Is(err, ErrUpgradeUnsupported) {
+				code = http.StatusNotImplemented
+			}
+			writeJSON(w, code, map[string]string{"status": "failed", "error": err.Error()})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"status": "upgraded", "old_pid": os.Getpid()})
+	})
+	// POST /drain makes the health path answer 503 so clients and balancers
+	// move away while the agent keeps serving; DELETE /drain undoes it.
+	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, _ *http.Request) {
+		a.draining.Store(true)
+		writeJSON(w, 200, map[string]string{"status": "draining"})
+	})
+	mux.HandleFunc("DELETE /drain", func(w http.ResponseWriter, _ *http.Request) {
+		a.draining.Store(false)
+		writeJSON(w, 200, map[string]string{"status": "serving"})
+	})
 	return mux
 }
 
@@ -57,38 +122,51 @@ func (a *Agent) metrics(w http.ResponseWriter, _ *http.Request) {
 }
 
 // startAdmin opens the admin unix socket and the optional metrics listener.
-func (a *Agent) startAdmin(ctx context.Context) error {
-	if a.cfg.Admin != "" {
-		path := a.cfg.Admin
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return fmt.Errorf("admin socket: %w", err)
-		}
-		// A socket left by a crashed agent is removed; a live one is not.
-		if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
-			_ = c.Close()
-			return fmt.Errorf("admin socket %s: another agent is running there", path)
-		}
-		_ = os.Remove(path)
-		ln, err := (&net.ListenConfig{}).Listen(ctx, "unix", path)
+// Across a binary upgrade the socket is inherited like the listeners.
+func (a *Agent) startAdmin(ctx context.Context, cfg *agentconfig.Config) error {
+	if cfg.Admin != "" {
+		ln, err := a.listenAdmin(ctx, cfg.Admin)
 		if err != nil {
-			return fmt.Errorf("admin socket: %w", err)
+			return err
 		}
-		if err := os.Chmod(path, 0o660); err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("admin socket: %w", err)
-		}
+		a.adminLn = ln
 		a.serveHTTP(ln, a.adminMux())
 	}
-	if a.cfg.Metrics != "" {
-		ln, err := Listen(ctx, a.cfg.Metrics, a.Log)
+	if cfg.Metrics != "" {
+		ln, err := a.listen(ctx, cfg.Metrics)
 		if err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
+		a.metricsLn = ln
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /metrics", a.metrics)
 		a.serveHTTP(ln, mux)
 	}
 	return nil
+}
+
+func (a *Agent) listenAdmin(ctx context.Context, path string) (net.Listener, error) {
+	create := func() (net.Listener, error) {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("admin socket: %w", err)
+		}
+		// A socket left by a crashed agent is removed; a live one is not.
+		if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("admin socket %s: another agent is running there", path)
+		}
+		_ = os.Remove(path)
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("admin socket: %w", err)
+		}
+		if err := os.Chmod(path, 0o660); err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("admin socket: %w", err)
+		}
+		return ln, nil
+	}
+	return a.inh.listen("unix", path, create)
 }
 
 func (a *Agent) serveHTTP(ln net.Listener, h http.Handler) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgectl/edgectl/agentconfig"
+	"github.com/edgectl/edgectl/certstore"
 	"github.com/edgectl/edgectl/proxy"
 )
 
@@ -25,17 +26,32 @@ type Agent struct {
 	// Stderr is where access_log: stderr goes.
 	Stderr io.Writer
 
-	cfg       *agentconfig.Config
+	cfg       atomic.Pointer[agentconfig.Config]
 	cfgPath   string
 	handler   *proxy.Handler
 	accessLog *proxy.AccessLog
+	certs     *certstore.Store
+	acme      atomic.Pointer[acmeResponder]
+	endpoints atomic.Pointer[endpointsService]
+	epCancel  context.CancelFunc
+	inh       *inherited    // sockets from the previous process (upgrade)
+	upgraded  chan struct{} // closed once a successor is ready
+	upgradeMu sync.Mutex
+	reloadMu  sync.Mutex
+	adminLn   net.Listener
+	metricsLn net.Listener
 	started   time.Time
-	draining  atomic.Bool
+	draining  atomic.Bool // health answers 503
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
 
-	mu        sync.Mutex
-	listeners []*listener
+	mu        sync.Mutex // listeners, streams, reload
+	listeners map[string]*listener
+	streams   map[string]*streamListener
 	servers   []io.Closer // admin and metrics servers
 	wg        sync.WaitGroup
+	reloads   atomic.Uint64
+	lastErr   atomic.Pointer[string] // last reload error, for /status
 }
 
 type listener struct {
@@ -46,33 +62,50 @@ type listener struct {
 
 // New prepares an agent for the configuration in cfg (read from path).
 func New(cfg *agentconfig.Config, path, version string, log *slog.Logger, stderr io.Writer) *Agent {
-	return &Agent{cfg: cfg, cfgPath: path, Version: version, Log: log, Stderr: stderr}
+	a := &Agent{cfgPath: path, Version: version, Log: log, Stderr: stderr,
+		listeners: map[string]*listener{}, streams: map[string]*streamListener{},
+		upgraded: make(chan struct{})}
+	a.cfg.Store(cfg)
+	return a
 }
+
+// Config returns the configuration in force.
+func (a *Agent) Config() *agentconfig.Config { return a.cfg.Load() }
 
 // Handler exposes the data plane (for tests and the admin API).
 func (a *Agent) Handler() *proxy.Handler { return a.handler }
 
-// Addrs returns the bound addresses of the HTTP listeners in configuration
-// order (useful with port 0).
+// Addrs returns the bound addresses of the HTTP listeners, sorted by the
+// configured address.
 func (a *Agent) Addrs() []net.Addr {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out := make([]net.Addr, 0, len(a.listeners))
-	for _, l := range a.listeners {
-		out = append(out, l.ln.Addr())
+	for _, lc := range a.cfg.Load().Listen {
+		if l := a.listeners[lc.Addr]; l != nil {
+			out = append(out, l.ln.Addr())
+		}
 	}
 	return out
+}
+
+// listen opens (or, after an upgrade, inherits) a TCP listener.
+func (a *Agent) listen(ctx context.Context, addr string) (net.Listener, error) {
+	return a.inh.listen("tcp", addr, func() (net.Listener, error) { return Listen(ctx, addr, a.Log) })
 }
 
 // Start builds the pools, runs the first round of health checks (so no
 // request is routed to a server known to be down), opens every listener and
 // starts serving. It returns once the agent is ready.
-func (a *Agent) Start(ctx context.Context) error {
+func (a *Agent) Start(ctx context.Context) (err error) {
 	a.started = time.Now()
-	table, err := proxy.NewTable(a.cfg, nil)
+	a.bgCtx, a.bgCancel = context.WithCancel(context.WithoutCancel(ctx))
+	cfg := a.cfg.Load()
+	table, err := proxy.NewTable(cfg, nil)
 	if err != nil {
 		return err
 	}
+	markStreamUpstreams(cfg, table)
 	table.CheckNow()
 	for _, us := range table.Status(time.Now()) {
 		for _, p := range us.Peers {
@@ -82,46 +115,74 @@ func (a *Agent) Start(ctx context.Context) error {
 	table.Start()
 	a.handler = proxy.NewHandler(table)
 	a.handler.Local = a.local
-	if err := a.openAccessLog(); err != nil {
-		table.Close()
-		return err
-	}
-	a.handler.Log = a.accessLog
-	for _, lc := range a.cfg.Listen {
-		if lc.TLS {
-			a.closeListeners()
-			table.Close()
-			return fmt.Errorf("listen %s: tls: true is not supported by this build yet; remove it or use a plain listener", lc.Addr)
-		}
-		ln, err := Listen(ctx, lc.Addr, a.Log)
+	defer func() {
 		if err != nil {
 			a.closeListeners()
 			table.Close()
-			return err
+			a.bgCancel()
 		}
-		a.listeners = append(a.listeners, &listener{addr: lc.Addr, ln: ln, tls: lc.TLS})
-		a.Log.Info("listening", "addr", ln.Addr().String(), "configured", lc.Addr)
-	}
-	if err := a.startAdmin(ctx); err != nil {
-		a.closeListeners()
-		table.Close()
+	}()
+	if err := a.openAccessLog(cfg); err != nil {
 		return err
 	}
-	for _, l := range a.listeners {
-		a.wg.Add(1)
-		go a.serve(l)
+	a.handler.Log = a.accessLog
+	a.acme.Store(newACMEResponder(cfg.ACMEChallengeDir))
+	a.swapEndpoints(cfg)
+	if err := a.openCertStore(cfg); err != nil {
+		return err
 	}
+	for _, lc := range cfg.Listen {
+		if err := a.addListener(ctx, lc); err != nil {
+			return err
+		}
+	}
+	if err := a.syncStreams(ctx, cfg, table); err != nil {
+		return err
+	}
+	return a.startAdmin(ctx, cfg)
+}
+
+func (a *Agent) openCertStore(cfg *agentconfig.Config) error {
+	needTLS := false
+	for _, l := range cfg.Listen {
+		needTLS = needTLS || l.TLS
+	}
+	if !needTLS || a.certs != nil {
+		return nil
+	}
+	store, err := certstore.Open(cfg.TLS.CertsDir, a.Log)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	a.certs = store
+	go store.Watch(a.bgCtx, time.Second)
 	return nil
 }
 
-func (a *Agent) openAccessLog() error {
-	switch a.cfg.AccessLog {
+// addListener opens lc and starts accepting on it.
+func (a *Agent) addListener(ctx context.Context, lc agentconfig.Listener) error {
+	ln, err := a.listen(ctx, lc.Addr)
+	if err != nil {
+		return err
+	}
+	l := &listener{addr: lc.Addr, ln: ln, tls: lc.TLS}
+	a.mu.Lock()
+	a.listeners[lc.Addr] = l
+	a.mu.Unlock()
+	a.Log.Info("listening", "addr", ln.Addr().String(), "configured", lc.Addr, "tls", lc.TLS)
+	a.wg.Add(1)
+	go a.serve(l)
+	return nil
+}
+
+func (a *Agent) openAccessLog(cfg *agentconfig.Config) error {
+	switch cfg.AccessLog {
 	case "off":
 		return nil
 	case "stderr", "":
 		a.accessLog = proxy.NewAccessLog(a.Stderr)
 	default:
-		f, err := os.OpenFile(a.cfg.AccessLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := os.OpenFile(cfg.AccessLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
 		if err != nil {
 			return fmt.Errorf("open access_log: %w", err)
 		}
@@ -150,7 +211,11 @@ func (a *Agent) serve(l *listener) {
 			continue
 		}
 		delay = 0
-		go a.handler.ServeConn(c, l.tls)
+		if l.tls {
+			go a.serveTLS(c)
+		} else {
+			go a.handler.ServeConn(c, false)
+		}
 	}
 }
 
@@ -160,47 +225,22 @@ func (a *Agent) closeListeners() {
 	for _, l := range a.listeners {
 		_ = l.ln.Close()
 	}
+	for _, s := range a.streams {
+		_ = s.ln.Close()
+	}
 }
 
-// Run starts the agent and serves until ctx is canceled, then drains: the
-// health path answers 503 at once, requests are still served for
-// drain.delay, then listeners close and in-flight requests get up to
-// drain.timeout.
-func (a *Agent) Run(ctx context.Context) error {
-	if err := a.Start(context.WithoutCancel(ctx)); err != nil {
-		return err
+// swapEndpoints starts serving the endpoints list described by cfg.
+func (a *Agent) swapEndpoints(cfg *agentconfig.Config) {
+	ep := newEndpointsService(cfg.Endpoints, a.Log)
+	if err := ep.load(); err != nil {
+		a.Log.Warn("endpoints list not served yet", "file", cfg.Endpoints.File, "error", err.Error())
 	}
-	a.Log.Info("agent ready", "version", a.Version, "config", a.cfgPath)
-	<-ctx.Done()
-	return a.Drain(a.cfg.Drain.Delay, a.cfg.Drain.Timeout)
-}
-
-// Drain performs the graceful shutdown described at Run.
-func (a *Agent) Drain(delay, timeout time.Duration) error {
-	a.Log.Info("draining", "delay", delay.String(), "timeout", timeout.String())
-	a.draining.Store(true)
-	time.Sleep(delay)
-	a.closeListeners()
-	a.handler.SetDraining(true)
-	done := make(chan struct{})
-	go func() { a.handler.Wait(); close(done) }()
-	var err error
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		err = fmt.Errorf("drain: requests still in flight after %s", timeout)
-		a.Log.Warn("drain timeout; closing remaining connections", "timeout", timeout.String())
+	ctx, cancel := context.WithCancel(a.bgCtx)
+	go ep.watch(ctx, time.Second)
+	a.endpoints.Store(ep)
+	if a.epCancel != nil {
+		a.epCancel()
 	}
-	a.shutdown()
-	return err
-}
-
-func (a *Agent) shutdown() {
-	a.wg.Wait()
-	for _, s := range a.servers {
-		_ = s.Close()
-	}
-	a.handler.Table().Close()
-	a.accessLog.Close()
-	a.Log.Info("stopped")
+	a.epCancel = cancel
 }

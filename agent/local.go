@@ -2,6 +2,8 @@ package agent
 
 import (
 	"encoding/json"
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/edgectl/edgectl/proxy"
@@ -20,12 +22,64 @@ type upstreamHealth struct {
 	Total int `json:"total"`
 }
 
-// local answers the paths the agent serves itself, before routing.
+// local answers the paths the agent serves itself, before routing, in
+// this order: ACME HTTP-01 challenges (before any redirect), the health
+// path, the endpoints list, then the HTTP→HTTPS redirect when configured.
 func (a *Agent) local(r *proxy.LocalRequest) *proxy.LocalResponse {
-	if string(r.Path) == a.cfg.HealthPath {
+	if acme := a.acme.Load(); acme != nil {
+		if resp := acme.serve(r); resp != nil {
+			return resp
+		}
+	}
+	cfg := a.cfg.Load()
+	if string(r.Path) == cfg.HealthPath {
 		return a.health()
 	}
+	if ep := a.endpoints.Load(); ep != nil {
+		if resp := ep.serve(r); resp != nil {
+			return resp
+		}
+	}
+	if !r.TLS && *cfg.TLS.RedirectHTTP {
+		if port, ok := a.tlsPort(); ok {
+			host := string(r.Host)
+			if port != "443" {
+				host = net.JoinHostPort(host, port)
+			} else if len(r.Host) > 0 && r.Host[0] != '[' && containsColon(r.Host) {
+				host = "[" + host + "]"
+			}
+			return &proxy.LocalResponse{
+				Status: 308,
+				Header: []string{"Location", "https://" + host + string(r.Target), "Content-Type", "text/plain"},
+				Body:   []byte("use https\n"),
+			}
+		}
+	}
 	return nil
+}
+
+func containsColon(b []byte) bool {
+	for _, c := range b {
+		if c == ':' {
+			return true
+		}
+	}
+	return false
+}
+
+// tlsPort is the port of the first TLS listener.
+func (a *Agent) tlsPort() (string, bool) {
+	for _, l := range a.cfg.Load().Listen {
+		if l.TLS {
+			_, port, err := net.SplitHostPort(l.Addr)
+			if err == nil {
+				if _, err := strconv.Atoi(port); err == nil {
+					return port, true
+				}
+			}
+		}
+	}
+	return "", false
 }
 
 // health is 200 while serving ("degraded" when an upstream has no live

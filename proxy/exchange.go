@@ -231,7 +231,7 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 		}
 		return false, err
 	}
-	if reusable && u.keepalive > 0 {
+	if reusable && u.keepalive > 0 && !u.closed.Load() {
 		p.idle.put(uc, u.keepalive, time.Now())
 	} else {
 		uc.close()

@@ -43,7 +43,7 @@ func (cc *clientConn) serveRequest(start time.Time) (keep, hijack bool) {
 	e := entry{start: start, remote: cc.remote, method: r.method, host: r.host, target: target}
 
 	if h.Local != nil {
-		lr := h.Local(&LocalRequest{Method: r.method, Path: path, Host: host, TLS: cc.tls, Remote: cc.remote, Header: cc.reqHeader})
+		lr := h.Local(&LocalRequest{Method: r.method, Path: path, Target: target, Host: host, TLS: cc.tls, Remote: cc.remote, Header: cc.reqHeader})
 		if lr != nil {
 			keep = cc.clientKeepAlive() && cc.discardBody()
 			cc.writeSimple(lr.Status, lr.Header, lr.Body, !keep)
@@ -71,10 +71,11 @@ func (cc *clientConn) serveRequest(start time.Time) (keep, hijack bool) {
 	return keep, hijack
 }
 
-// reqHeader returns the first value of a request header.
+// reqHeader returns the first value of a request header; name is matched
+// case-insensitively.
 func (cc *clientConn) reqHeader(name string) []byte {
 	for _, f := range cc.req.headers {
-		if asciiEqualFold(f.key, name) {
+		if len(f.key) == len(name) && equalFoldASCII(f.key, name) {
 			return f.value
 		}
 	}

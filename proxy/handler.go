@@ -13,6 +13,7 @@ import (
 type LocalRequest struct {
 	Method []byte
 	Path   []byte // without the query
+	Target []byte // path and query as sent
 	Host   []byte // without the port
 	Header func(name string) []byte
 	TLS    bool
@@ -135,6 +136,13 @@ var (
 // ServeConn serves requests on c until the client closes it, an error
 // occurs or the handler drains. It closes c.
 func (h *Handler) ServeConn(c net.Conn, isTLS bool) {
+	h.ServeConnFrom(c, isTLS, "")
+}
+
+// ServeConnFrom is ServeConn for a connection whose remote address is not
+// the client's (an HTTP/2 stream bridged through a pipe): remote is the
+// client IP used for X-Forwarded-For, X-Real-IP and the access log.
+func (h *Handler) ServeConnFrom(c net.Conn, isTLS bool, remote string) {
 	h.conns.Add(1)
 	defer h.conns.Add(-1)
 	cc := clientConnPool.Get().(*clientConn)
@@ -143,7 +151,10 @@ func (h *Handler) ServeConn(c net.Conn, isTLS bool) {
 	cc.br.Reset(c)
 	cc.bw = clientWriterPool.Get().(*bufio.Writer)
 	cc.bw.Reset(c)
-	cc.remote = remoteIP(c)
+	cc.remote = remote
+	if remote == "" {
+		cc.remote = remoteIP(c)
+	}
 	cc.interrupted = false
 	h.mu.Lock()
 	h.live[cc] = struct{}{}

@@ -14,6 +14,31 @@ import (
 // consecutive passes bring a peer up (and clear any passive mark), fall
 // consecutive failures take it down. A 2xx or 3xx answer within the timeout
 // passes.
+//
+// An upstream used by a stream (agent.yaml streams:) is checked with TCP
+// connects instead, since its servers need not speak HTTP: a connect that
+// succeeds within health.timeout passes; health.path is ignored. The agent
+// selects this with UseTCPHealthCheck, so an upstream shared by a route and
+// a stream is checked with TCP connects too.
+
+// UseTCPHealthCheck makes the active checks of u plain TCP connects rather
+// than HTTP GETs of health.path. Call it before Table.CheckNow and
+// Table.Start.
+func (u *Upstream) UseTCPHealthCheck() { u.tcpCheck.Store(true) }
+
+// checkTCP passes when a TCP connection to p opens within health.timeout.
+func (u *Upstream) checkTCP(p *Peer) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), u.health.Timeout)
+	defer cancel()
+	start := time.Now()
+	c, err := u.dialer.DialContext(ctx, "tcp", p.Addr)
+	rtt := time.Since(start)
+	if err != nil {
+		return rtt, err
+	}
+	_ = c.Close()
+	return rtt, nil
+}
 
 func (u *Upstream) healthClient(p *Peer) *http.Client {
 	tr := &http.Transport{
@@ -41,6 +66,9 @@ func (u *Upstream) healthClient(p *Peer) *http.Client {
 
 // check runs one health check against p.
 func (u *Upstream) check(client *http.Client, p *Peer) (time.Duration, error) {
+	if u.tcpCheck.Load() {
+		return u.checkTCP(p)
+	}
 	scheme := "http"
 	if u.tlsConfig != nil {
 		scheme = "https"
@@ -76,10 +104,11 @@ func (p *Peer) record(now time.Time, rtt time.Duration, err error, first bool) {
 		p.lastResult = "ok"
 		p.rises++
 		p.falls = 0
-		if !p.activeUp && (first || p.rises >= h.Rise) {
-			p.activeUp = true
+		if first || p.rises >= h.Rise {
 			// The peer proved itself: forget passive failures so traffic
-			// fails back now rather than after fail_timeout.
+			// fails back now rather than after fail_timeout (also after an
+			// outage too short for the active state to go down).
+			p.activeUp = true
 			p.fails, p.downUntil = 0, time.Time{}
 		}
 	} else {
@@ -95,12 +124,20 @@ func (p *Peer) record(now time.Time, rtt time.Duration, err error, first bool) {
 }
 
 // checkAll runs one round on every peer in parallel and waits.
-func (u *Upstream) checkAll() {
+func (u *Upstream) checkAll() { u.checkPeers(func(*Peer) bool { return true }) }
+
+// checkPeers runs one decisive round on the peers selected by want.
+func (u *Upstream) checkPeers(want func(*Peer) bool) {
 	if u.health == nil {
 		return
 	}
 	done := make(chan struct{}, len(u.peers))
+	n := 0
 	for _, p := range u.peers {
+		if !want(p) {
+			continue
+		}
+		n++
 		go func() {
 			rtt, err := u.check(u.healthClient(p), p)
 			p.record(time.Now(), rtt, err, true)
@@ -110,7 +147,7 @@ func (u *Upstream) checkAll() {
 			done <- struct{}{}
 		}()
 	}
-	for range u.peers {
+	for range n {
 		<-done
 	}
 }

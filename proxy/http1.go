@@ -338,6 +338,26 @@ func asciiEqualFold(b []byte, s string) bool {
 	return true
 }
 
+// equalFoldASCII compares b and s ignoring ASCII case on both sides.
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
 var tokenTable = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true

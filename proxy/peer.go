@@ -43,7 +43,8 @@ type Peer struct {
 
 	downFlag atomic.Bool // cached !live, updated under mu; read on the hot path
 
-	idle idlePool
+	idle    idlePool
+	adopted bool // carried over from the previous configuration
 	// smooth weighted round robin state, guarded by Upstream.mu
 	currentWeight int
 }
@@ -101,6 +102,7 @@ func (p *Peer) passiveFail(now time.Time, err error) {
 	p.fails++
 	if p.fails >= u.maxFails {
 		p.downUntil = now.Add(u.failTimeout)
+		p.rises = 0 // active checks must pass rise times again to clear it
 		p.refreshLocked(now)
 	}
 }

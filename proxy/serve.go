@@ -30,13 +30,19 @@ type clientConn struct {
 	interrupted bool      // the drain or the idle sweeper woke us
 }
 
-// interruptIfIdle wakes a connection that waits for its next request so it
-// closes; a connection in the middle of a request is left alone.
+// drainGrace is how long an idle keepalive connection may still deliver a
+// request once a drain starts. A client may have sent its next request
+// just as we decided to close; closing at once would reset it. A request
+// that arrives in the grace is served with Connection: close.
+const drainGrace = 250 * time.Millisecond
+
+// interruptIfIdle makes a connection that waits for its next request close
+// after drainGrace; a connection in the middle of a request is left alone.
 func (cc *clientConn) interruptIfIdle() {
 	cc.stateMu.Lock()
 	if cc.waiting {
 		cc.interrupted = true
-		_ = cc.c.SetReadDeadline(aLongTimeAgo)
+		_ = cc.c.SetReadDeadline(time.Now().Add(drainGrace))
 	}
 	cc.stateMu.Unlock()
 }

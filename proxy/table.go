@@ -130,6 +130,19 @@ func (t *Table) CheckNow() {
 	}
 }
 
+// CheckNew runs one round of active checks on the peers that were not
+// carried over from the previous table (after a reload), so a new server
+// that is down is never tried first either.
+func (t *Table) CheckNew() {
+	done := make(chan struct{}, len(t.Upstreams))
+	for _, u := range t.Upstreams {
+		go func() { u.checkPeers(func(p *Peer) bool { return !p.adopted }); done <- struct{}{} }()
+	}
+	for range t.Upstreams {
+		<-done
+	}
+}
+
 // Start launches the health-check loops and the idle-connection reaper.
 func (t *Table) Start() {
 	for _, u := range t.Upstreams {

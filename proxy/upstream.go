@@ -50,6 +50,7 @@ type Upstream struct {
 	rr        atomic.Uint64
 	mu        sync.Mutex // smooth WRR
 	failovers atomic.Uint64
+	closed    atomic.Bool // replaced by a reload: do not pool connections
 
 	maxFails       int
 	failTimeout    time.Duration
@@ -64,6 +65,10 @@ type Upstream struct {
 	healthStop     chan struct{}
 	healthStopOnce sync.Once
 	healthWG       sync.WaitGroup
+
+	// tcpCheck makes active checks TCP connects (UseTCPHealthCheck, for
+	// upstreams used by streams).
+	tcpCheck atomic.Bool
 }
 
 // NewUpstream builds a pool from its configuration. Peers listed in prev
@@ -124,6 +129,7 @@ func NewUpstream(name string, c *agentconfig.Upstream, prev *Upstream) (*Upstrea
 			o.mu.Unlock()
 			p.ewmaNS.Store(o.ewmaNS.Load())
 			p.idle.adopt(&o.idle)
+			p.adopted = true
 		} else {
 			p.activeUp = true // replaced by the first check before traffic
 		}
@@ -254,6 +260,7 @@ func (u *Upstream) Status(now time.Time) UpstreamStatus {
 // Close stops health checks and closes idle connections of peers that the
 // next configuration did not adopt.
 func (u *Upstream) Close() {
+	u.closed.Store(true)
 	u.healthStopOnce.Do(func() { close(u.healthStop) })
 	u.healthWG.Wait()
 	for _, p := range u.peers {
