@@ -4,6 +4,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -20,8 +21,13 @@ type AccessLog struct {
 	done   chan struct{}
 	closed bool
 
-	sec    int64  // unix second of secBuf
-	secBuf []byte // "2006-01-02T15:04:05." for sec
+	timeCache atomic.Pointer[timePrefix]
+}
+
+// timePrefix is "2006-01-02T15:04:05." for one second.
+type timePrefix struct {
+	sec int64
+	buf []byte
 }
 
 // NewAccessLog starts a log writing to w.
@@ -45,13 +51,14 @@ type entry struct {
 	err      string
 }
 
-func (l *AccessLog) write(e *entry) {
+// write formats e into scratch (the connection's own buffer, so formatting
+// happens outside the lock) and appends the line to the log buffer.
+func (l *AccessLog) write(e *entry, scratch *[]byte) {
 	if l == nil {
 		return
 	}
 	d := time.Since(e.start)
-	l.mu.Lock()
-	b := l.buf
+	b := (*scratch)[:0]
 	b = append(b, `{"time":"`...)
 	b = l.appendTime(b, e.start)
 	b = append(b, `","remote":`...)
@@ -77,8 +84,10 @@ func (l *AccessLog) write(e *entry) {
 		b = appendJSONString(b, e.err)
 	}
 	b = append(b, "}\n"...)
-	l.buf = b
-	big := len(b) > 64<<10
+	*scratch = b
+	l.mu.Lock()
+	l.buf = append(l.buf, b...)
+	big := len(l.buf) > 64<<10
 	l.mu.Unlock()
 	if big {
 		select {
@@ -89,14 +98,15 @@ func (l *AccessLog) write(e *entry) {
 }
 
 // appendTime writes t as RFC 3339 UTC with milliseconds, formatting the
-// date part once per second. Called with l.mu held.
+// date part once per second.
 func (l *AccessLog) appendTime(b []byte, t time.Time) []byte {
 	t = t.UTC()
-	if sec := t.Unix(); sec != l.sec || l.secBuf == nil {
-		l.sec = sec
-		l.secBuf = t.AppendFormat(l.secBuf[:0], "2006-01-02T15:04:05.")
+	tp := l.timeCache.Load()
+	if sec := t.Unix(); tp == nil || tp.sec != sec {
+		tp = &timePrefix{sec: sec, buf: t.AppendFormat(nil, "2006-01-02T15:04:05.")}
+		l.timeCache.Store(tp)
 	}
-	b = append(b, l.secBuf...)
+	b = append(b, tp.buf...)
 	ms := t.Nanosecond() / 1e6
 	b = append(b, byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
 	return b

@@ -49,7 +49,7 @@ func (cc *clientConn) serveRequest(start time.Time) (keep, hijack bool) {
 			cc.writeSimple(lr.Status, lr.Header, lr.Body, !keep)
 			e.status, e.route = lr.Status, "local"
 			h.ctr.local.observe(lr.Status, time.Since(start))
-			h.Log.write(&e)
+			h.Log.write(&e, &cc.logBuf)
 			return keep, false
 		}
 	}
@@ -60,14 +60,14 @@ func (cc *clientConn) serveRequest(start time.Time) (keep, hijack bool) {
 		cc.writeError(404, "no route for this host and path", !keep)
 		e.status, e.route = 404, "no_route"
 		h.ctr.noRoute.observe(404, time.Since(start))
-		h.Log.write(&e)
+		h.Log.write(&e, &cc.logBuf)
 		return keep, false
 	}
 	e.route = rt.name
 	keep, hijack, status := cc.forward(rt.up, &e)
 	e.status = status
 	rt.stats.observe(status, time.Since(start))
-	h.Log.write(&e)
+	h.Log.write(&e, &cc.logBuf)
 	return keep, hijack
 }
 

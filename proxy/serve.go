@@ -19,10 +19,11 @@ type clientConn struct {
 	tls    bool
 	remote string
 
-	req  head
-	resp head
-	out  []byte // scratch for heads
-	body []byte // buffered request body (replayable)
+	req    head
+	resp   head
+	out    []byte // scratch for heads
+	body   []byte // buffered request body (replayable)
+	logBuf []byte // access log line scratch
 
 	stateMu     sync.Mutex
 	waiting     bool      // blocked reading the next request head

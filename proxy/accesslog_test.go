@@ -1,0 +1,64 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestAccessLogLine(t *testing.T) {
+	backup := startBackend(t, "127.0.0.1:0", nil)
+	p := startProxy(t, pool([]string{refusedAddr(t, 6), backup.addr + " backup"}, "max_fails: 0"))
+	var out syncBuffer
+	log := NewAccessLog(&out)
+	p.h.Log = log
+	st, _ := get(t, client(), p.url(`/a%22b?q="x"`))
+	if st != 200 {
+		t.Fatalf("status %d", st)
+	}
+	log.Close()
+	eventually(t, 2*time.Second, "the log line", func() bool { return strings.Contains(out.String(), "\n") })
+	var line struct {
+		Time       string  `json:"time"`
+		Remote     string  `json:"remote"`
+		Method     string  `json:"method"`
+		Path       string  `json:"path"`
+		Status     int     `json:"status"`
+		Route      string  `json:"route"`
+		Upstream   string  `json:"upstream"`
+		Attempts   int     `json:"attempts"`
+		DurationMS float64 `json:"duration_ms"`
+		Error      string  `json:"error"`
+	}
+	first := strings.SplitN(out.String(), "\n", 2)[0]
+	if err := json.Unmarshal([]byte(first), &line); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, first)
+	}
+	if _, err := time.Parse(time.RFC3339Nano, line.Time); err != nil {
+		t.Errorf("time %q: %v", line.Time, err)
+	}
+	if line.Status != 200 || line.Attempts != 2 || line.Upstream != backup.addr || line.Method != "GET" ||
+		line.Path != `/a%22b?q="x"` || line.Remote != "127.0.0.1" || line.Route != "*/" || !strings.Contains(line.Error, "connect") {
+		t.Fatalf("log line %+v\n%s", line, first)
+	}
+}
