@@ -201,23 +201,29 @@ func (u *Upstream) dial(ctx context.Context, p *Peer) (*upConn, error) {
 		return nil, &dialError{err}
 	}
 	if u.tlsConfig != nil {
-		tc := u.tlsConfig
-		if tc.ServerName == "" {
-			host, _, _ := net.SplitHostPort(p.Addr)
-			tc = tc.Clone()
-			tc.ServerName = host
+		if c, err = u.clientTLS(ctx, c, p, u.tlsConfig); err != nil {
+			return nil, err
 		}
-		tlsConn := tls.Client(c, tc)
-		hctx, cancel := context.WithTimeout(ctx, u.connectTO)
-		err := tlsConn.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			_ = c.Close()
-			return nil, &dialError{err}
-		}
-		c = tlsConn
 	}
 	return newUpConn(c, p), nil
+}
+
+// clientTLS runs the TLS handshake with an https upstream within
+// connect_timeout; the server name defaults to the address host.
+func (u *Upstream) clientTLS(ctx context.Context, c net.Conn, p *Peer, tc *tls.Config) (net.Conn, error) {
+	if tc.ServerName == "" {
+		tc = tc.Clone()
+		tc.ServerName, _, _ = net.SplitHostPort(p.Addr)
+	}
+	tlsConn := tls.Client(c, tc)
+	hctx, cancel := context.WithTimeout(ctx, u.connectTO)
+	err := tlsConn.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		_ = c.Close()
+		return nil, &dialError{err}
+	}
+	return tlsConn, nil
 }
 
 // isTimeout reports whether err is a deadline or timeout.

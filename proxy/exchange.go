@@ -187,15 +187,7 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 		frame, keep = frameEOF, false
 	}
 	b := appendStatusLine(cc.out[:0], resp.status, resp.reason)
-	for _, f := range resp.headers {
-		if resp.hopByHop(f.key) {
-			continue
-		}
-		b = append(b, f.key...)
-		b = append(b, ": "...)
-		b = append(b, f.value...)
-		b = append(b, "\r\n"...)
-	}
+	b = resp.appendEndToEnd(b)
 	if frame == frameChunked || frame == frameRechunk {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}

@@ -411,6 +411,20 @@ func (h *head) hopByHop(key []byte) bool {
 	return false
 }
 
+// appendEndToEnd appends every field of h except the hop-by-hop ones.
+func (h *head) appendEndToEnd(b []byte) []byte {
+	for _, f := range h.headers {
+		if h.hopByHop(f.key) {
+			continue
+		}
+		b = append(b, f.key...)
+		b = append(b, ": "...)
+		b = append(b, f.value...)
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
 // statusText is the reason phrase for statuses the proxy generates.
 func statusText(code int) string {
 	switch code {

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -253,19 +252,10 @@ func (u *Upstream) dialStream(ctx context.Context, p *Peer) (net.Conn, error) {
 	}
 	if u.tlsConfig != nil {
 		tc := u.tlsConfig.Clone()
-		tc.NextProtos = nil
-		if tc.ServerName == "" {
-			tc.ServerName, _, _ = net.SplitHostPort(p.Addr)
+		tc.NextProtos = nil // not HTTP
+		if c, err = u.clientTLS(ctx, c, p, tc); err != nil {
+			return nil, err
 		}
-		tlsConn := tls.Client(c, tc)
-		hctx, cancel := context.WithTimeout(ctx, u.connectTO)
-		err := tlsConn.HandshakeContext(hctx)
-		cancel()
-		if err != nil {
-			_ = c.Close()
-			return nil, &dialError{err}
-		}
-		c = tlsConn
 	}
 	p.observe(time.Since(start))
 	return c, nil

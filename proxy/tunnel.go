@@ -22,15 +22,7 @@ type tunnel struct {
 func (cc *clientConn) runTunnel(uc *upConn) {
 	resp := &cc.resp
 	b := appendStatusLine(cc.out[:0], 101, resp.reason)
-	for _, f := range resp.headers {
-		if resp.hopByHop(f.key) {
-			continue
-		}
-		b = append(b, f.key...)
-		b = append(b, ": "...)
-		b = append(b, f.value...)
-		b = append(b, "\r\n"...)
-	}
+	b = resp.appendEndToEnd(b)
 	b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
 	b = append(b, resp.upgrade...)
 	b = append(b, "\r\n\r\n"...)
