@@ -28,6 +28,7 @@ fuzz: ## run each fuzzer for FUZZTIME (default 30s)
 	$(GO) test -run XXX -fuzz FuzzCopyChunked -fuzztime $${FUZZTIME:-30s} ./proxy/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./agentconfig/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./endpoints/
+	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./fleet/
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed on:"; gofmt -l .; exit 1; }
