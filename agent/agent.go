@@ -37,6 +37,7 @@ type Agent struct {
 	inh       *inherited    // sockets from the previous process (upgrade)
 	upgraded  chan struct{} // closed once a successor is ready
 	upgradeMu sync.Mutex
+	h2s       h2Servers
 	reloadMu  sync.Mutex
 	adminLn   net.Listener
 	metricsLn net.Listener

@@ -2,10 +2,12 @@ package agent
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"sync"
 
 	"golang.org/x/net/http2"
 )
@@ -17,12 +19,37 @@ import (
 
 //lint:file-ignore SA1019 x/net/http2's ServeConn is the API for serving a connection whose ALPN the agent negotiated itself; net/http offers no per-connection equivalent.
 
+// h2Servers is one HTTP/2 server for every h2 connection, tied to a base
+// http.Server whose Shutdown sends GOAWAY to all of them on drain.
+type h2Servers struct {
+	once sync.Once
+	base *http.Server
+	h2   *http2.Server
+}
+
+func (a *Agent) h2() *h2Servers {
+	a.h2s.once.Do(func() {
+		// Idle h2 connections close like HTTP/1.1 keepalive ones (nginx's
+		// keepalive_timeout covers both); without it they stay forever.
+		a.h2s.base = &http.Server{IdleTimeout: a.handler.IdleTimeout}
+		a.h2s.h2 = &http2.Server{IdleTimeout: a.handler.IdleTimeout}
+		_ = http2.ConfigureServer(a.h2s.base, a.h2s.h2)
+	})
+	return &a.h2s
+}
+
 func (a *Agent) serveH2(tc *tls.Conn) {
 	remote := remoteHost(tc.RemoteAddr())
-	srv := &http2.Server{}
-	srv.ServeConn(tc, &http2.ServeConnOpts{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := a.h2()
+	s.h2.ServeConn(tc, &http2.ServeConnOpts{BaseConfig: s.base, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.bridgeH2(w, r, remote)
 	})})
+}
+
+// goAwayH2 tells every HTTP/2 client to finish its streams and reconnect
+// elsewhere (GOAWAY); streams in flight complete.
+func (a *Agent) goAwayH2(ctx context.Context) {
+	_ = a.h2().base.Shutdown(ctx)
 }
 
 func remoteHost(addr net.Addr) string {

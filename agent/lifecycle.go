@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -31,32 +32,38 @@ func notify(state string) { _, _ = daemon.SdNotify(false, state) }
 // listening sockets, and once it is ready this one drains and exits.
 func (a *Agent) Run(ctx context.Context) error {
 	a.inh = loadInherited()
+	// Catch SIGHUP and SIGUSR2 before announcing readiness: their default
+	// action would kill the process.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
 	parent := a.inh.hasParent()
-	if err := a.inh.signalReady(); err != nil {
-		a.Log.Warn("could not tell the previous process we are ready", "error", err.Error())
-	}
 	state := "READY=1\nSTATUS=serving"
 	if parent {
 		// Under systemd the new process becomes the unit's main process
-		// (the unit has NotifyAccess=all).
-		state += "\nMAINPID=" + strconv.Itoa(os.Getpid())
+		// (the unit has NotifyAccess=all). This must reach systemd before
+		// the old process exits, so it goes before the ready byte.
+		state = "MAINPID=" + strconv.Itoa(os.Getpid()) + "\n" + state
 	}
 	notify(state)
+	if err := a.inh.signalReady(); err != nil {
+		a.Log.Warn("could not tell the previous process we are ready", "error", err.Error())
+	}
 	a.Log.Info("agent ready", "version", a.Version, "config", a.cfgPath, "pid", os.Getpid(), "upgraded", parent)
 
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR2)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case <-ctx.Done():
 			cfg := a.cfg.Load()
+			notify("STOPPING=1\nSTATUS=draining")
 			return a.Drain(cfg.Drain.Delay, cfg.Drain.Timeout)
 		case <-a.upgraded:
-			// The new process accepts on the same sockets already: no delay.
+			// The new process accepts on the same sockets already: no delay,
+			// and no STOPPING=1: the unit is not stopping, it has a new
+			// main process.
 			a.Log.Info("new process is ready; draining this one")
 			return a.Drain(0, a.cfg.Load().Drain.Timeout)
 		case s := <-sigs:
@@ -227,7 +234,6 @@ func (a *Agent) removeListener(addr string) {
 // then listeners close, idle keepalive connections close, WebSockets get a
 // close frame 1001 and in-flight requests get up to timeout.
 func (a *Agent) Drain(delay, timeout time.Duration) error {
-	notify("STOPPING=1\nSTATUS=draining")
 	a.Log.Info("draining", "delay", delay.String(), "timeout", timeout.String())
 	a.draining.Store(true)
 	if delay > 0 {
@@ -235,12 +241,19 @@ func (a *Agent) Drain(delay, timeout time.Duration) error {
 	}
 	a.closeListeners()
 	a.handler.SetDraining(true)
-	a.handler.CloseTunnels()
 	dctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	go a.goAwayH2(dctx)
+	a.handler.CloseTunnels()
 	done := make(chan struct{})
 	go func() {
 		a.handler.Wait()
+		// Keepalive connections close within the proxy's drain grace
+		// once their last response is out. Exiting before that resets a
+		// request a client has just sent on one of them.
+		for a.handler.Conns() > 0 && dctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
 		a.drainStreams(dctx)
 		close(done)
 	}()
@@ -258,6 +271,13 @@ func (a *Agent) Drain(delay, timeout time.Duration) error {
 func (a *Agent) shutdown() {
 	a.wg.Wait()
 	for _, s := range a.servers {
+		// An admin answer may still be on its way out (POST /upgrade
+		// answers after the new process took over): let it finish.
+		if hs, ok := s.(*http.Server); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = hs.Shutdown(ctx)
+			cancel()
+		}
 		_ = s.Close()
 	}
 	a.handler.Table().Close()

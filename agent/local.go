@@ -3,6 +3,7 @@ package agent
 import (
 	"encoding/json"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -40,8 +41,16 @@ func (a *Agent) local(r *proxy.LocalRequest) *proxy.LocalResponse {
 			return resp
 		}
 	}
-	if !r.TLS && *cfg.TLS.RedirectHTTP {
+	if !r.TLS && *cfg.TLS.RedirectHTTP && len(r.Path) > 0 && r.Path[0] == '/' {
 		if port, ok := a.tlsPort(); ok {
+			if !validRedirectHost(r.Host) {
+				// No URL to send the client to ("https://:443/" is none).
+				return &proxy.LocalResponse{
+					Status: 400,
+					Header: []string{"Content-Type", "text/plain", "Cache-Control", "no-store"},
+					Body:   []byte("missing or invalid Host header; use https\n"),
+				}
+			}
 			host := string(r.Host)
 			if port != "443" {
 				host = net.JoinHostPort(host, port)
@@ -56,6 +65,27 @@ func (a *Agent) local(r *proxy.LocalRequest) *proxy.LocalResponse {
 		}
 	}
 	return nil
+}
+
+// validRedirectHost reports whether host (the Host header without its
+// port or brackets) can be the host of the redirect URL: a name made of
+// letters, digits, '-', '.' and '_', or an IP address without a zone.
+func validRedirectHost(host []byte) bool {
+	if len(host) == 0 {
+		return false
+	}
+	if containsColon(host) {
+		ip, err := netip.ParseAddr(string(host))
+		return err == nil && ip.Zone() == ""
+	}
+	for _, c := range host {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '.', c == '_':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func containsColon(b []byte) bool {

@@ -36,8 +36,10 @@ func TestAccessLogLine(t *testing.T) {
 	if st != 200 {
 		t.Fatalf("status %d", st)
 	}
-	log.Close()
+	// The line is written after the response is relayed and flushed
+	// every 100 ms: wait for it, then stop the writer.
 	eventually(t, 2*time.Second, "the log line", func() bool { return strings.Contains(out.String(), "\n") })
+	log.Close()
 	var line struct {
 		Time       string  `json:"time"`
 		Remote     string  `json:"remote"`

@@ -148,24 +148,41 @@ const staleCheckAfter = 200 * time.Millisecond
 var aLongTimeAgo = time.Unix(1, 0)
 
 // peerClosed reports whether the peer has closed an idle connection (or
-// sent unexpected bytes), with one non-blocking read.
+// sent unexpected bytes), with one non-blocking MSG_PEEK on the socket. A
+// Go read with a past deadline would not even ask the kernel.
 func peerClosed(c *upConn) bool {
 	if c.br.Buffered() > 0 {
 		return true // bytes on an idle connection: protocol error
 	}
-	if err := c.Conn.SetReadDeadline(aLongTimeAgo); err != nil {
+	nc := c.Conn
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
 		return true
 	}
-	var one [1]byte
-	n, err := c.Conn.Read(one[:])
-	if n > 0 {
-		return true
-	}
-	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		return true
-	}
-	return c.Conn.SetReadDeadline(time.Time{}) != nil
+	closed := false
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		switch {
+		case n > 0:
+			closed = true // data (or a TLS close_notify) on an idle connection
+		case n == 0 && err == nil:
+			closed = true // FIN
+		case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+			closed = false // nothing to read: alive
+		default:
+			closed = true // RST and friends
+		}
+		return true // never wait for readability
+	})
+	return closed || err != nil
 }
 
 // acquire returns an idle connection to p, or dials a new one. With probe

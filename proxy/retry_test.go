@@ -157,3 +157,31 @@ func TestResetAfterRequestIs502ForPost(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// peerClosed must see a FIN on an idle pooled connection before reuse.
+func TestPeerClosedDetectsFIN(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc := newUpConn(c, nil)
+	defer uc.close()
+	srv := <-accepted
+	if peerClosed(uc) {
+		t.Fatal("an open idle connection was reported closed")
+	}
+	_ = srv.Close()
+	eventually(t, time.Second, "the FIN to be seen", func() bool { return peerClosed(uc) })
+}

@@ -59,6 +59,20 @@ func (cc *clientConn) interruptIfIdleSince(deadline time.Time) {
 	cc.stateMu.Unlock()
 }
 
+// waitGrace starts waiting for a request that must arrive within
+// drainGrace; it reports false when the connection was interrupted
+// already.
+func (cc *clientConn) waitGrace(now time.Time) bool {
+	cc.stateMu.Lock()
+	defer cc.stateMu.Unlock()
+	if cc.interrupted {
+		return false
+	}
+	cc.waiting, cc.waitSince, cc.interrupted = true, now, true
+	_ = cc.c.SetReadDeadline(time.Now().Add(drainGrace))
+	return true
+}
+
 func (cc *clientConn) setWaiting(w bool, now time.Time) (interrupted bool) {
 	cc.stateMu.Lock()
 	cc.waiting = w
@@ -74,11 +88,17 @@ func (cc *clientConn) serve() (hijacked bool) {
 	h := cc.h
 	for {
 		if h.draining.Load() && cc.br.Buffered() == 0 {
-			return false
-		}
-		// No per-request deadline: Handler.sweep closes connections that
-		// wait longer than IdleTimeout, which costs nothing per request.
-		if cc.setWaiting(true, h.clock()) {
+			// The drain started after the last response went out
+			// without Connection: close, so the client may have sent
+			// its next request already: give it drainGrace like an idle
+			// connection. Closing now would reset that request.
+			if !cc.waitGrace(h.clock()) {
+				return false
+			}
+		} else if cc.setWaiting(true, h.clock()) {
+			// No per-request deadline: Handler.sweep closes connections
+			// that wait longer than IdleTimeout, which costs nothing per
+			// request.
 			return false
 		}
 		err := cc.req.readHead(cc.br)
