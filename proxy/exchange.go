@@ -69,7 +69,13 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 			break
 		}
 	}
-	_ = uc.SetReadDeadline(time.Time{})
+	// The deadline bounds the wait for the head only: clear it before a
+	// body that is not already buffered is streamed. A small response
+	// that arrived whole keeps it (one timer update saved per request);
+	// the next request on this connection sets a new one anyway.
+	if resp.status == 101 || resp.chunked || resp.contentLength < 0 || int64(uc.br.Buffered()) < resp.contentLength {
+		_ = uc.SetReadDeadline(time.Time{})
+	}
 	p.observe(time.Since(start))
 	p.requests.Add(1)
 

@@ -41,7 +41,10 @@ type Peer struct {
 	lastResult string
 	checkRTT   time.Duration
 
-	downFlag atomic.Bool // cached !live, updated under mu; read on the hot path
+	// Lock-free view of the state above for the hot path, updated under mu.
+	downFlag    atomic.Bool  // down for some reason
+	activeDown  atomic.Bool  // the active check says down
+	downUntilNS atomic.Int64 // passive mark expiry, unix ns (0 = none)
 
 	idle    idlePool
 	adopted bool // carried over from the previous configuration
@@ -49,33 +52,39 @@ type Peer struct {
 	currentWeight int
 }
 
-// live reports whether the peer may be chosen now.
+// live reports whether the peer may be chosen now. It takes no lock: it
+// runs for every peer on every request.
 func (p *Peer) live(now time.Time) bool {
 	if !p.downFlag.Load() {
 		return true
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.refreshLocked(now)
-	return !p.downFlag.Load()
+	if p.activeDown.Load() {
+		return false
+	}
+	// Passively down: live again once fail_timeout has passed.
+	return now.UnixNano() >= p.downUntilNS.Load()
 }
 
-// refreshLocked recomputes downFlag; a passive mark expires after
-// fail_timeout.
+// refreshLocked recomputes the lock-free flags; a passive mark expires
+// after fail_timeout.
 func (p *Peer) refreshLocked(now time.Time) {
-	down := false
-	if p.up.health != nil && !p.activeUp {
-		down = true
-	}
+	active := p.up.health != nil && !p.activeUp
+	passive := false
 	if !p.downUntil.IsZero() {
 		if now.Before(p.downUntil) {
-			down = true
+			passive = true
 		} else {
 			p.downUntil = time.Time{}
 			p.fails = 0
 		}
 	}
-	p.downFlag.Store(down)
+	p.activeDown.Store(active)
+	if passive {
+		p.downUntilNS.Store(p.downUntil.UnixNano())
+	} else {
+		p.downUntilNS.Store(0)
+	}
+	p.downFlag.Store(active || passive)
 }
 
 // passiveFail records a failed attempt (nginx: error or timeout). After
