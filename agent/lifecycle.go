@@ -210,8 +210,9 @@ func (a *Agent) reload(ctx context.Context) error {
 	if prevCfg.ACMEChallengeDir != cfg.ACMEChallengeDir {
 		a.acme.Store(newACMEResponder(cfg.ACMEChallengeDir))
 	}
-	if prevCfg.Admin != cfg.Admin || prevCfg.Metrics != cfg.Metrics || prevCfg.AccessLog != cfg.AccessLog {
-		a.Log.Warn("admin, metrics and access_log changes take effect at the next restart or upgrade")
+	if prevCfg.Admin != cfg.Admin || prevCfg.Metrics != cfg.Metrics || prevCfg.AccessLog != cfg.AccessLog ||
+		(a.certs != nil && prevCfg.TLS.CertsDir != cfg.TLS.CertsDir) {
+		a.Log.Warn("admin, metrics, access_log and tls.certs_dir changes take effect at the next restart or upgrade")
 	}
 	old.Close()
 	return nil
