@@ -2,7 +2,6 @@ package agentconfig
 
 import (
 	"errors"
-	"flag"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgectl/edgectl/internal/golden"
+
 	"github.com/edgectl/edgectl/yamlfile"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/invalid/*.golden from the current output")
 
 // loadErr loads path, which must fail with a *yamlfile.Error.
 func loadErr(t *testing.T, path string) *yamlfile.Error {
@@ -44,19 +43,8 @@ func TestInvalidGolden(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ye := loadErr(t, path)
 			got := ye.Error() + "\n"
-			golden := strings.TrimSuffix(path, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("errors for %s differ from %s\n--- got\n%s--- want\n%s", path, golden, got, want)
-			}
+			goldenPath := strings.TrimSuffix(path, ".yaml") + ".golden"
+			golden.Check(t, "errors for "+path, goldenPath, []byte(got))
 			checkPositions(t, path, ye, strings.HasPrefix(name, "syntax_"))
 		})
 	}

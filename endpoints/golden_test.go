@@ -1,14 +1,11 @@
 package endpoints
 
 import (
-	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+	"github.com/edgectl/edgectl/internal/golden"
+)
 
 // TestGolden parses each input under testdata/ and compares the rendered JSON,
 // or for an invalid input the error text, with its golden file. Run
@@ -36,18 +33,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			path := filepath.Join("testdata", tt.golden)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("%s differs from %s:\n--- got\n%s--- want\n%s", tt.input, path, got, want)
-			}
+			golden.Check(t, tt.input, path, got)
 		})
 	}
 }
