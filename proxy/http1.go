@@ -233,7 +233,7 @@ func (h *head) noteHeader(key, val []byte) error {
 	switch len(key) {
 	case 4:
 		if asciiEqualFold(key, "host") {
-			if h.host != nil {
+			if h.host != nil || !validHostValue(val) {
 				return errBadHead
 			}
 			h.host = val
@@ -332,6 +332,33 @@ func asciiEqualFold(b []byte, s string) bool {
 			c += 'a' - 'A'
 		}
 		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// hostChars are the bytes a Host field may hold (RFC 9110 7.2: uri-host
+// [":" port], with reg-name, IPv4 and bracketed IPv6 literals).
+var hostChars = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "-._~!$&'()*+,;=:[]%" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validHostValue rejects Host values a server must answer with 400
+// (RFC 9112 3.2): spaces, "/", "@" and other bytes outside uri-host.
+func validHostValue(v []byte) bool {
+	for _, c := range v {
+		if !hostChars[c] {
 			return false
 		}
 	}
