@@ -53,7 +53,7 @@ type Handler struct {
 	mu       sync.Mutex
 	live     map[*clientConn]struct{}
 	tunnels  map[*tunnel]struct{}
-	inflight sync.WaitGroup
+	inflight atomic.Int64 // requests being served (a WaitGroup cannot take Add during Wait)
 }
 
 // NewHandler returns a Handler serving t.
@@ -125,7 +125,11 @@ func (h *Handler) SetDraining(on bool) {
 func (h *Handler) Draining() bool { return h.draining.Load() }
 
 // Wait blocks until no request is in flight.
-func (h *Handler) Wait() { h.inflight.Wait() }
+func (h *Handler) Wait() {
+	for h.inflight.Load() > 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
 
 var (
 	clientReaderPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 8<<10) }}

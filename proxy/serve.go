@@ -134,7 +134,7 @@ func (cc *clientConn) serve() (hijacked bool) {
 		}
 		h.inflight.Add(1)
 		keep, hijack := cc.serveRequest(start)
-		h.inflight.Done()
+		h.inflight.Add(-1)
 		if hijack {
 			return true
 		}
