@@ -73,7 +73,7 @@ type Host struct {
 	// IPv6 is the host's public IPv6 address, if it has one.
 	IPv6 string `yaml:"ipv6"`
 	// SSHAddress is where SSH connects when it is not the public address:
-	// an IP or a hostname, optionally with a port ("10.0.0.5:2222",
+	// an IP or a hostname, optionally with a port ("198.51.100.5:2222",
 	// "[2001:db8::5]:2222", "edge-1.internal"). Default: ipv4, else ipv6,
 	// on ssh.port. A host needs at least one of ipv4, ipv6, ssh_address.
 	SSHAddress string `yaml:"ssh_address"`

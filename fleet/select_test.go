@@ -80,8 +80,8 @@ func TestSSHAddr(t *testing.T) {
 		{"ipv4 before ipv6", Host{IPv4: "192.0.2.1", IPv6: "2001:db8::1"}, 2222, "192.0.2.1:2222"},
 		{"ipv6 only, bracketed", Host{IPv6: "2001:db8::1"}, 22, "[2001:db8::1]:22"},
 		{"ipv6 in one spelling", Host{IPv6: "2001:DB8:0::1"}, 22, "[2001:db8::1]:22"},
-		{"ssh_address first", Host{IPv4: "192.0.2.1", SSHAddress: "10.0.0.5"}, 22, "10.0.0.5:22"},
-		{"ssh_address with port", Host{IPv4: "192.0.2.1", SSHAddress: "10.0.0.5:2200"}, 22, "10.0.0.5:2200"},
+		{"ssh_address first", Host{IPv4: "192.0.2.1", SSHAddress: "198.18.0.5"}, 22, "198.18.0.5:22"},
+		{"ssh_address with port", Host{IPv4: "192.0.2.1", SSHAddress: "198.18.0.5:2200"}, 22, "198.18.0.5:2200"},
 		{"ssh_address hostname", Host{SSHAddress: "edge-1.internal"}, 2022, "edge-1.internal:2022"},
 		{"ssh_address hostname with port", Host{SSHAddress: "edge-1.internal:23"}, 22, "edge-1.internal:23"},
 		{"ssh_address bare IPv6", Host{SSHAddress: "2001:db8::5"}, 22, "[2001:db8::5]:22"},
@@ -107,8 +107,8 @@ func TestFamilies(t *testing.T) {
 	}{
 		{"dual-stack", Host{IPv4: "192.0.2.1", IPv6: "2001:db8::1"}, []string{"ipv4", "ipv6"}},
 		{"IPv4 only", Host{IPv4: "192.0.2.1"}, []string{"ipv4"}},
-		{"IPv6 only", Host{IPv6: "2001:db8::1", SSHAddress: "10.0.0.1"}, []string{"ipv6"}},
-		{"ssh_address only", Host{SSHAddress: "10.0.0.1"}, nil},
+		{"IPv6 only", Host{IPv6: "2001:db8::1", SSHAddress: "198.18.0.1"}, []string{"ipv6"}},
+		{"ssh_address only", Host{SSHAddress: "198.18.0.1"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
