@@ -99,7 +99,11 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// startProxyB starts a proxy with a LocalFunc that declines every request,
+// as the agent's does for proxied traffic.
 func startProxyB(b *testing.B, yaml string) string {
 	b.Helper()
-	return startProxy(b, yaml).addr
+	p := startProxy(b, yaml)
+	p.h.Local = func(*LocalRequest) *LocalResponse { return nil }
+	return p.addr
 }

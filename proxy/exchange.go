@@ -7,7 +7,7 @@ import (
 )
 
 // exchange sends the request on uc and relays the response to the client.
-func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time) (res attemptResult, status int, keep, hijack bool, err error) {
+func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time) (res attemptResult, status int, keep bool, err error) {
 	r := &cc.req
 	stream := r.chunked || r.contentLength > maxBufferedBody
 	cc.out = cc.appendRequestHead(cc.out[:0], p)
@@ -20,7 +20,7 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 			_, _ = cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			if err := cc.bw.Flush(); err != nil {
 				uc.close()
-				return attemptFatal, 499, false, false, errClientBody
+				return attemptFatal, 499, false, errClientBody
 			}
 		}
 		_ = cc.c.SetReadDeadline(time.Time{})
@@ -33,17 +33,17 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 		if cerr != nil {
 			uc.close()
 			if isSrcError(cerr) {
-				return attemptFatal, 499, false, false, errClientBody
+				return attemptFatal, 499, false, errClientBody
 			}
-			return attemptFatal, failStatus(cerr), false, false, cerr
+			return attemptFatal, failStatus(cerr), false, cerr
 		}
 	}
 	if err := uc.bw.Flush(); err != nil {
 		uc.close()
 		if uc.reused && isConnClosed(err) {
-			return attemptRetry, 502, false, false, &staleError{err}
+			return attemptRetry, 502, false, &staleError{err}
 		}
-		return attemptRetry, failStatus(err), false, false, err
+		return attemptRetry, failStatus(err), false, err
 	}
 
 	// Response head, skipping interim 1xx responses (we answered any
@@ -61,9 +61,9 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 				err = errUpstreamEOF
 			}
 			if uc.reused && len(resp.buf) == 0 && isConnClosed(err) {
-				return attemptRetry, 502, false, false, &staleError{err}
+				return attemptRetry, 502, false, &staleError{err}
 			}
-			return attemptRetry, failStatus(err), false, false, err
+			return attemptRetry, failStatus(err), false, err
 		}
 		if resp.status >= 200 || resp.status == 101 {
 			break
@@ -82,13 +82,13 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 	if resp.status == 101 {
 		if !r.connUpgrade || r.upgrade == nil {
 			uc.close()
-			return attemptFatal, 502, false, false, errors.New("upstream switched protocols without an upgrade request")
+			return attemptFatal, 502, false, errors.New("upstream switched protocols without an upgrade request")
 		}
 		cc.runTunnel(uc)
-		return attemptDone, 101, false, false, nil
+		return attemptDone, 101, false, nil
 	}
 	keep, err = cc.relayResponse(u, p, uc)
-	return attemptDone, resp.status, keep, false, err
+	return attemptDone, resp.status, keep, err
 }
 
 // appendRequestHead renders the request head for the upstream: hop-by-hop

@@ -23,8 +23,8 @@ const (
 )
 
 // serveRequest answers the request in cc.req. keep reports whether the
-// client connection may carry another request; hijack that a tunnel owns it.
-func (cc *clientConn) serveRequest(start time.Time) (keep, hijack bool) {
+// client connection may carry another request.
+func (cc *clientConn) serveRequest(start time.Time) (keep bool) {
 	h, r := cc.h, &cc.req
 	target := r.target
 	path := target
@@ -33,24 +33,30 @@ func (cc *clientConn) serveRequest(start time.Time) (keep, hijack bool) {
 	}
 	if len(path) == 0 || (path[0] != '/' && !(len(path) == 1 && path[0] == '*')) {
 		cc.writeError(400, "request target must be a path", true)
-		return false, false
+		return false
 	}
 	if r.minor >= 1 && r.host == nil {
 		cc.writeError(400, "missing Host header", true)
-		return false, false
+		return false
 	}
 	host := hostOnly(r.host)
 	e := entry{start: start, remote: cc.remote, method: r.method, host: r.host, target: target}
 
 	if h.Local != nil {
-		lr := h.Local(&LocalRequest{Method: r.method, Path: path, Target: target, Host: host, TLS: cc.tls, Remote: cc.remote, Header: cc.reqHeader})
+		// The request view is reused per connection: no allocation here.
+		lq := &cc.local
+		if lq.Header == nil {
+			lq.Header = cc.reqHeader
+		}
+		lq.Method, lq.Path, lq.Target, lq.Host, lq.TLS, lq.Remote = r.method, path, target, host, cc.tls, cc.remote
+		lr := h.Local(lq)
 		if lr != nil {
 			keep = cc.clientKeepAlive() && cc.discardBody()
 			cc.writeSimple(lr.Status, lr.Header, lr.Body, !keep)
 			e.status, e.route = lr.Status, "local"
 			h.ctr.local.observe(lr.Status, time.Since(start))
 			h.Log.write(&e, &cc.logBuf)
-			return keep, false
+			return keep
 		}
 	}
 	t := h.table.Load()
@@ -61,21 +67,21 @@ func (cc *clientConn) serveRequest(start time.Time) (keep, hijack bool) {
 		e.status, e.route = 404, "no_route"
 		h.ctr.noRoute.observe(404, time.Since(start))
 		h.Log.write(&e, &cc.logBuf)
-		return keep, false
+		return keep
 	}
 	e.route = rt.name
-	keep, hijack, status := cc.forward(rt.up, &e)
+	keep, status := cc.forward(rt.up, &e)
 	e.status = status
 	rt.stats.observe(status, time.Since(start))
 	h.Log.write(&e, &cc.logBuf)
-	return keep, hijack
+	return keep
 }
 
 // reqHeader returns the first value of a request header; name is matched
 // case-insensitively.
 func (cc *clientConn) reqHeader(name string) []byte {
 	for _, f := range cc.req.headers {
-		if len(f.key) == len(name) && equalFoldASCII(f.key, name) {
+		if asciiEqualFold(f.key, name) {
 			return f.value
 		}
 	}
@@ -91,7 +97,7 @@ func idempotent(m []byte) bool {
 }
 
 // forward sends the request to u with retries and relays the response.
-func (cc *clientConn) forward(u *Upstream, e *entry) (keep, hijack bool, status int) {
+func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 	r := &cc.req
 	stream := r.chunked || r.contentLength > maxBufferedBody
 	cc.body = cc.body[:0]
@@ -99,7 +105,7 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep, hijack bool, status 
 		if r.expect100 {
 			_, _ = cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			if err := cc.bw.Flush(); err != nil {
-				return false, false, 499
+				return false, 499
 			}
 		}
 		if cap(cc.body) < int(r.contentLength) {
@@ -108,7 +114,7 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep, hijack bool, status 
 		cc.body = cc.body[:r.contentLength]
 		if _, err := io.ReadFull(cc.br, cc.body); err != nil {
 			e.err = "reading request body: " + err.Error()
-			return false, false, 499
+			return false, 499
 		}
 	}
 	replayable := !stream
@@ -128,10 +134,10 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep, hijack bool, status 
 		}
 		p := u.peers[i]
 		e.upstream = p.Addr
-		res, st, k, hj, err := cc.attempt(u, p, replayable)
+		res, st, k, err := cc.attempt(u, p, replayable)
 		switch res {
 		case attemptDone:
-			return k, hj, st
+			return k, st
 		case attemptRetry:
 			lastStatus = st
 			e.err = err.Error()
@@ -147,20 +153,20 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep, hijack bool, status 
 				e.err = err.Error()
 			}
 			if st == 499 {
-				return false, false, st
+				return false, st
 			}
 			lastStatus = st
 		}
 		keep = cc.clientKeepAlive() && !stream
 		cc.writeError(st, errorMessage(st), !keep)
-		return keep, false, st
+		return keep, st
 	}
 	if e.attempts == 0 {
 		e.err = "no live upstream server"
 	}
 	keep = cc.clientKeepAlive() && (!stream || e.attempts == 0 && cc.discardBody())
 	cc.writeError(lastStatus, errorMessage(lastStatus), !keep)
-	return keep, false, lastStatus
+	return keep, lastStatus
 }
 
 func errorMessage(status int) string {
@@ -186,7 +192,7 @@ func failStatus(err error) int {
 // attempt tries one peer. A reused keepalive connection that the peer had
 // already closed is retried once on a fresh connection to the same peer
 // without counting as a try: the peer never saw the request.
-func (cc *clientConn) attempt(u *Upstream, p *Peer, replayable bool) (res attemptResult, status int, keep, hijack bool, err error) {
+func (cc *clientConn) attempt(u *Upstream, p *Peer, replayable bool) (res attemptResult, status int, keep bool, err error) {
 	ctx := context.Background()
 	fresh := false
 	for {
@@ -194,10 +200,10 @@ func (cc *clientConn) attempt(u *Upstream, p *Peer, replayable bool) (res attemp
 		uc, err := u.acquire(ctx, p, now, fresh, !replayable)
 		if err != nil {
 			p.passiveFail(now, err)
-			return attemptRetry, failStatus(err), false, false, err
+			return attemptRetry, failStatus(err), false, err
 		}
 		p.inflight.Add(1)
-		res, status, keep, hijack, err := cc.exchange(u, p, uc, now)
+		res, status, keep, err := cc.exchange(u, p, uc, now)
 		p.inflight.Add(-1)
 		if res == attemptRetry && uc.reused && !fresh && replayable && errors.Is(err, errStale) {
 			p.stale.Add(1)
@@ -207,7 +213,7 @@ func (cc *clientConn) attempt(u *Upstream, p *Peer, replayable bool) (res attemp
 		if res == attemptRetry || (res == attemptFatal && err != nil && !errors.Is(err, errClientBody)) {
 			p.passiveFail(time.Now(), err)
 		}
-		return res, status, keep, hijack, err
+		return res, status, keep, err
 	}
 }
 

@@ -29,7 +29,8 @@ type LocalResponse struct {
 }
 
 // LocalFunc answers requests the agent serves itself; it returns nil to let
-// the request be routed.
+// the request be routed. The *LocalRequest is reused: it is valid only
+// during the call.
 type LocalFunc func(*LocalRequest) *LocalResponse
 
 // Handler serves HTTP/1.1 client connections through the current Table.
@@ -163,13 +164,11 @@ func (h *Handler) ServeConnFrom(c net.Conn, isTLS bool, remote string) {
 	h.mu.Lock()
 	h.live[cc] = struct{}{}
 	h.mu.Unlock()
-	hijacked := cc.serve()
+	cc.serve()
 	h.mu.Lock()
 	delete(h.live, cc)
 	h.mu.Unlock()
-	if !hijacked {
-		_ = c.Close()
-	}
+	_ = c.Close()
 	cc.br.Reset(nil)
 	clientReaderPool.Put(cc.br)
 	cc.bw.Reset(nil)

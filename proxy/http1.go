@@ -321,17 +321,21 @@ func trimOWS(b []byte) []byte {
 	return b
 }
 
-// asciiEqualFold compares b with the lower-case ASCII string s.
+// asciiEqualFold compares b and s ignoring ASCII case (on both sides, so
+// callers may pass names as they are written, "If-None-Match").
 func asciiEqualFold(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}
 	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
 		}
-		if c != s[i] {
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
 			return false
 		}
 	}
@@ -359,26 +363,6 @@ var hostChars = func() (t [256]bool) {
 func validHostValue(v []byte) bool {
 	for _, c := range v {
 		if !hostChars[c] {
-			return false
-		}
-	}
-	return true
-}
-
-// equalFoldASCII compares b and s ignoring ASCII case on both sides.
-func equalFoldASCII(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
 			return false
 		}
 	}

@@ -24,6 +24,7 @@ type clientConn struct {
 	out    []byte // scratch for heads
 	body   []byte // buffered request body (replayable)
 	logBuf []byte // access log line scratch
+	local  LocalRequest
 
 	stateMu     sync.Mutex
 	waiting     bool      // blocked reading the next request head
@@ -82,9 +83,8 @@ func (cc *clientConn) setWaiting(w bool, now time.Time) (interrupted bool) {
 	return interrupted
 }
 
-// serve runs the request loop; it reports whether the connection was taken
-// over by a tunnel (which then owns closing it).
-func (cc *clientConn) serve() (hijacked bool) {
+// serve runs the request loop until the connection should close.
+func (cc *clientConn) serve() {
 	h := cc.h
 	for {
 		if h.draining.Load() && cc.br.Buffered() == 0 {
@@ -93,18 +93,18 @@ func (cc *clientConn) serve() (hijacked bool) {
 			// its next request already: give it drainGrace like an idle
 			// connection. Closing now would reset that request.
 			if !cc.waitGrace(h.clock()) {
-				return false
+				return
 			}
 		} else if cc.setWaiting(true, h.clock()) {
 			// No per-request deadline: Handler.sweep closes connections
 			// that wait longer than IdleTimeout, which costs nothing per
 			// request.
-			return false
+			return
 		}
 		err := cc.req.readHead(cc.br)
 		if cc.setWaiting(false, time.Time{}) {
 			if err != nil || cc.c.SetReadDeadline(time.Time{}) != nil {
-				return false
+				return
 			}
 			// A full request arrived as we drained: serve it, then close.
 		}
@@ -118,7 +118,7 @@ func (cc *clientConn) serve() (hijacked bool) {
 					cc.writeError(400, "malformed request", true)
 				}
 			}
-			return false
+			return
 		}
 		start := time.Now()
 		if err := cc.req.parseRequest(); err != nil {
@@ -130,16 +130,13 @@ func (cc *clientConn) serve() (hijacked bool) {
 			default:
 				cc.writeError(400, "malformed request", true)
 			}
-			return false
+			return
 		}
 		h.inflight.Add(1)
-		keep, hijack := cc.serveRequest(start)
+		keep := cc.serveRequest(start)
 		h.inflight.Add(-1)
-		if hijack {
-			return true
-		}
 		if !keep {
-			return false
+			return
 		}
 	}
 }
