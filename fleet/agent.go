@@ -20,14 +20,14 @@ type pos struct{ line, col int }
 // document of its own, so the section is written out as one, and the
 // positions of its problems are mapped back onto fleet.yaml through the
 // twin trees (the section and its re-read copy have the same shape).
-func parseAgent(name string, root *yaml.Node) (agentconfig.Config, []yamlfile.Problem) {
+func parseAgent(name string, root *yaml.Node) (agentconfig.Config, []byte, []yamlfile.Problem) {
 	n := valueOf(root, "agent")
 	if n == nil {
 		c, err := agentconfig.Parse(name, nil)
 		if err != nil {
-			return agentconfig.Config{}, problemsOf(name, err, func(pos) pos { return pos{} })
+			return agentconfig.Config{}, nil, problemsOf(name, err, func(pos) pos { return pos{} })
 		}
-		return *c, nil
+		return *c, nil, nil
 	}
 	keyLine, keyCol := yamlfile.KeyAt(root, "agent")
 	fallback := func(pos) pos { return pos{keyLine, keyCol} }
@@ -36,25 +36,25 @@ func parseAgent(name string, root *yaml.Node) (agentconfig.Config, []yamlfile.Pr
 	budget := maxAgentNodes
 	section := detach(n, inside, false, &budget)
 	if budget < 0 {
-		return agentconfig.Config{}, []yamlfile.Problem{{File: name, Line: keyLine, Col: keyCol,
+		return agentconfig.Config{}, nil, []yamlfile.Problem{{File: name, Line: keyLine, Col: keyCol,
 			Msg: "agent: expands to too many values through aliases; write the section out"}}
 	}
 	data, err := yaml.Dump(section)
 	if err != nil {
-		return agentconfig.Config{}, []yamlfile.Problem{{File: name, Line: keyLine, Col: keyCol,
+		return agentconfig.Config{}, nil, []yamlfile.Problem{{File: name, Line: keyLine, Col: keyCol,
 			Msg: "agent: cannot be read as agent.yaml: " + err.Error()}}
 	}
 	c, err := agentconfig.Parse(name, data)
 	if err == nil {
-		return *c, nil
+		return *c, data, nil
 	}
 	var copyRoot yaml.Node
 	if yaml.Load(data, &copyRoot) != nil || len(copyRoot.Content) == 0 {
-		return agentconfig.Config{}, problemsOf(name, err, fallback)
+		return agentconfig.Config{}, nil, problemsOf(name, err, fallback)
 	}
 	at := map[pos]pos{}
 	twin(copyRoot.Content[0], section, at)
-	return agentconfig.Config{}, problemsOf(name, err, func(p pos) pos {
+	return agentconfig.Config{}, nil, problemsOf(name, err, func(p pos) pos {
 		if o, ok := at[p]; ok && o.line > 0 {
 			return o
 		}

@@ -28,6 +28,10 @@ type Fleet struct {
 	// is allowed and its defaults apply (see package agentconfig). The
 	// default is an agent with no upstreams listening on [::]:80.
 	Agent agentconfig.Config `yaml:"agent"`
+	// AgentYAML is the agent: section written out as agent.yaml, with
+	// ${VAR} expanded and aliases resolved: what deploy puts on every
+	// host. Nil when fleet.yaml has no agent: section (all defaults).
+	AgentYAML []byte `yaml:"-"`
 	// Backend is an optional application service installed next to the
 	// agent as its own systemd unit. Nil when the key is absent.
 	Backend *Backend `yaml:"backend"`

@@ -56,7 +56,7 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Fleet, e
 		reported[pos{p.Line, p.Col}] = true
 	}
 	var agentProblems []yamlfile.Problem
-	f.Agent, agentProblems = parseAgent(name, root)
+	f.Agent, f.AgentYAML, agentProblems = parseAgent(name, root)
 	for _, p := range agentProblems {
 		if !reported[pos{p.Line, p.Col}] {
 			out.Problems = append(out.Problems, p)
