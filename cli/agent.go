@@ -34,8 +34,10 @@ and a graceful drain on SIGTERM.`,
   # validate a config and exit (exit 2 with file:line:col on problems)
   edgectl agent --config ./agent.yaml --check
 
-  # status and metrics through the admin socket
-  curl --unix-socket /run/edgectl/agent.sock http://agent/status`,
+  # talk to the running agent through its admin socket
+  edgectl agent status
+  edgectl agent reload     # what systemctl reload edgectl-agent does
+  edgectl agent upgrade    # hand over to the binary now on disk`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return agentRun(cmd, f, g, opts)
@@ -43,6 +45,7 @@ and a graceful drain on SIGTERM.`,
 	}
 	cmd.Flags().StringVarP(&opts.ConfigPath, "config", "c", envOr("EDGECTL_AGENT_CONFIG", agentconfig.DefaultPath), "agent.yaml to run")
 	cmd.Flags().BoolVar(&opts.CheckOnly, "check", false, "validate the config and exit")
+	addAgentCtlCmds(cmd, f, g)
 	return cmd
 }
 

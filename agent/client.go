@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Client talks to a running agent through its admin socket: what
+// `edgectl agent status|reload|upgrade|drain` and deploy (which runs those
+// commands on a host over SSH) use.
+type Client struct {
+	// Socket is the admin socket path (agent.yaml admin:).
+	Socket string
+	hc     *http.Client
+}
+
+// NewClient returns a client for the admin socket at path.
+func NewClient(path string) *Client {
+	return &Client{Socket: path, hc: &http.Client{
+		Timeout: 2 * time.Minute, // an upgrade waits for the successor's readiness
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}},
+	}}
+}
+
+// Status returns GET /status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var st Status
+	if err := c.do(ctx, http.MethodGet, "/status", &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// Reload asks the agent to read its config again; a rejected config is an
+// error carrying the agent's message (file:line:col).
+func (c *Client) Reload(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/reload", nil)
+}
+
+// Upgrade asks the agent to hand its sockets to a new process running the
+// binary now on disk; it returns once the new process is ready.
+func (c *Client) Upgrade(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/upgrade", nil)
+}
+
+// Drain turns the health path to 503 (on) or back to 200 (off) without
+// stopping the agent.
+func (c *Client) Drain(ctx context.Context, on bool) error {
+	m := http.MethodPost
+	if !on {
+		m = http.MethodDelete
+	}
+	return c.do(ctx, m, "/drain", nil)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("agent admin socket %s: %w (is the agent running?)", c.Socket, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct{ Error string }
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s %s: %s", strings.ToLower(method), path[1:], e.Error)
+		}
+		return fmt.Errorf("%s %s: %s", strings.ToLower(method), path[1:], resp.Status)
+	}
+	if out != nil {
+		return json.Unmarshal(body, out)
+	}
+	return nil
+}
