@@ -116,6 +116,8 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.AddCommand(newVersionCmd(f, g))
 	root.AddCommand(newAgentCmd(f, g))
 	root.AddCommand(newEndpointsCmd(f, g))
+	root.AddCommand(newDeployCmd(f, g))
+	root.AddCommand(newInstallCmd(f, g))
 	return root
 }
 
