@@ -1,9 +1,3 @@
-// Package remote is the seam between edgectl and the hosts it manages: run a
-// command, read and write files, and dial sockets from the host's point of
-// view. Local runs on this machine; SSH (see ssh.go) runs on another one over
-// one verified SSH connection. Everything above this package (diagnose,
-// provision, cert, sweep --deep) is written against Host and so works the
-// same locally and over SSH.
 package remote
 
 import (
@@ -95,7 +89,10 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-// ShellQuote quotes s for /bin/sh: 'it'\''s'.
+// ShellQuote quotes s for /bin/sh, closing and reopening the quotes around
+// a single quote:
+//
+//	it's  →  'it'\''s'
 func ShellQuote(s string) string {
 	if s != "" && isSafe(s) {
 		return s

@@ -1,0 +1,103 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// keepAlive pings the server every interval and closes the connection when
+// a ping gets no answer within an interval.
+func (s *SSH) keepAlive(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closed:
+			return
+		case <-t.C:
+		}
+		errc := make(chan error, 1)
+		go func() {
+			_, _, err := s.client.SendRequest("keepalive@openssh.com", true, nil)
+			errc <- err
+		}()
+		select {
+		case <-s.closed:
+			return
+		case err := <-errc:
+			if err != nil {
+				s.Close()
+				return
+			}
+		case <-time.After(interval):
+			s.Close()
+			return
+		}
+	}
+}
+
+// Name returns the host's name.
+func (s *SSH) Name() string { return s.name }
+
+// Client returns the underlying SSH client, for what Host does not cover.
+func (s *SSH) Client() *ssh.Client { return s.client }
+
+// Run runs cmd in a new session; the remote user's login shell runs the
+// string, as sh -c would. Cancelling ctx kills the command and closes the
+// session, also while the session is still being opened.
+func (s *SSH) Run(ctx context.Context, cmd string, stdin []byte) (Result, error) {
+	if err := ctx.Err(); err != nil {
+		return Result{}, fmt.Errorf("%s: %q: %w", s.name, shortCmd(cmd), err)
+	}
+	type outcome struct {
+		res Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	sessc := make(chan *ssh.Session, 1)
+	go func() {
+		sess, err := s.client.NewSession()
+		if err != nil {
+			done <- outcome{err: fmt.Errorf("%s: open session for %q: %w", s.name, shortCmd(cmd), err)}
+			return
+		}
+		sessc <- sess
+		defer sess.Close()
+		var out, errb bytes.Buffer
+		sess.Stdout, sess.Stderr = &out, &errb
+		if stdin != nil {
+			sess.Stdin = bytes.NewReader(stdin)
+		}
+		err = sess.Run(cmd)
+		done <- outcome{Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}, err}
+	}()
+	var o outcome
+	select {
+	case o = <-done:
+	case <-ctx.Done():
+		go func() { // kill the command once its session exists
+			select {
+			case sess := <-sessc:
+				_ = sess.Signal(ssh.SIGKILL)
+				sess.Close()
+			case <-done:
+			}
+		}()
+		return Result{}, fmt.Errorf("%s: %q: %w", s.name, shortCmd(cmd), ctx.Err())
+	}
+	res, err := o.res, o.err
+	var ee *ssh.ExitError
+	if errors.As(err, &ee) {
+		res.ExitCode = ee.ExitStatus()
+		return res, &ExitError{Host: s.name, Cmd: cmd, Result: res}
+	}
+	if err != nil {
+		return res, fmt.Errorf("%s: run %q: %w", s.name, shortCmd(cmd), err)
+	}
+	return res, nil
+}
