@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edgectl/edgectl/internal/golden"
+)
+
+// runDiagnose runs `edgectl diagnose 502 args…` in-process and returns the
+// exit code, stdout and stderr.
+func runDiagnose(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	f := &Factory{Version: "test", Stdout: &out, Stderr: &errb}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	code := Run(ctx, f, append([]string{"diagnose", "502"}, args...))
+	return code, out.String(), errb.String()
+}
+
+// freePort returns a loopback port nothing listens on (on either family).
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "[::]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+func TestDiagnoseUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"config and nginx", []string{"--config", "a.yaml", "--nginx"}, "pass one"},
+		{"bad port", []string{"--port", "70000"}, "not a TCP port"},
+		{"host without fleet", []string{"--host", "vps1"}, "-f fleet.yaml"},
+		{"ssh and host", []string{"--ssh", "root@198.18.0.11", "--host", "a", "-f", "x"}, "pass one"},
+		{"bad ssh", []string{"--ssh", "198.18.0.11"}, "user@host"},
+		{"missing config", []string{"--config", "/nonexistent/agent.yaml"}, "/nonexistent/agent.yaml"},
+		{"bad url", []string{"--url", "ftp://x"}, "--url"},
+		{"unknown flag", []string{"--bogus"}, "unknown flag"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runDiagnose(t, tt.args...)
+			if code != ExitUsage || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit %d, stderr %q; want %d naming %q", code, stderr, ExitUsage, tt.want)
+			}
+		})
+	}
+}
+
+func TestDiagnoseInvalidConfig(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "agent.yaml")
+	os.WriteFile(p, []byte("upstreams:\n  api:\n    servers:\n      - addr: nope\n"), 0o600)
+	code, _, stderr := runDiagnose(t, "--config", p)
+	if code != ExitUsage || !strings.Contains(stderr, p+":4:") {
+		t.Errorf("exit %d, stderr %q; want 2 with file:line", code, stderr)
+	}
+}
+
+func TestDiagnoseNothingListening(t *testing.T) {
+	port := freePort(t)
+	code, out, _ := runDiagnose(t, "--port", strconv.Itoa(port), "--probe-timeout", "500ms")
+	want := "cause: nothing listens on port " + strconv.Itoa(port)
+	if code != ExitProblem || !strings.HasPrefix(firstLine(out), want) {
+		t.Errorf("exit %d, first line %q; want 1 and %q", code, firstLine(out), want)
+	}
+	if !strings.HasPrefix(strings.Split(out, "\n")[1], "fix: ") {
+		t.Errorf("second line is not the fix:\n%s", out)
+	}
+}
+
+func TestDiagnoseHealthy(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::]:0") // Go's [::] is dual-stack
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })}
+	go srv.Serve(ln)
+	defer srv.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	start := time.Now()
+	code, out, stderr := runDiagnose(t, "--port", port)
+	took := time.Since(start)
+	if code != ExitOK || !strings.HasPrefix(out, "ok: no problem found on localhost") {
+		t.Fatalf("exit %d; want 0 and an ok line:\n%s%s", code, out, stderr)
+	}
+	t.Logf("healthy local run: %s", took)
+	if took > 2*time.Second {
+		t.Errorf("healthy local run took %s, want under 1 s (generous bound 2 s)", took)
+	}
+
+	code, out, _ = runDiagnose(t, "--port", port, "--json")
+	var rep struct {
+		Host   string          `json:"host"`
+		Status string          `json:"status"`
+		Cause  json.RawMessage `json:"cause"`
+		Checks []struct {
+			ID, Status, Summary, Evidence, Fix string
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("--json: %v\n%s", err, out)
+	}
+	if code != ExitOK || rep.Host != "localhost" || rep.Status != "ok" || string(rep.Cause) != "null" || len(rep.Checks) < 10 {
+		t.Errorf("--json: exit %d, %+v", code, rep)
+	}
+	for _, k := range []string{`"id"`, `"status"`, `"summary"`, `"evidence"`, `"fix"`} {
+		if !strings.Contains(out, k) {
+			t.Errorf("--json lacks key %s", k)
+		}
+	}
+}
+
+// TestDiagnoseSeedOutageGolden is the seed outage in its --port form: the
+// sample backend listens on 127.0.0.1 only, [::1] is refused. The text
+// report is compared with a golden file (pids, ports, times normalised).
+func TestDiagnoseSeedOutageGolden(t *testing.T) {
+	port := freePort(t)
+	bin := filepath.Join(t.TempDir(), "sampleapp")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/edgectl/edgectl/internal/sampleapp").CombinedOutput(); err != nil {
+		t.Fatalf("build sampleapp: %v\n%s", err, out)
+	}
+	app := exec.Command(bin, "--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err := app.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { app.Process.Kill(); app.Wait() }()
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i > 200 {
+			t.Fatalf("sampleapp does not listen: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	code, out, stderr := runDiagnose(t, "--port", strconv.Itoa(port))
+	if code != ExitProblem || !strings.HasPrefix(out, "cause: the backend listens on IPv4 only") {
+		t.Fatalf("exit %d; want 1 and the IPv4-only cause first:\n%s%s", code, out, stderr)
+	}
+	norm := strings.ReplaceAll(out, strconv.Itoa(port), "PORT")
+	norm = regexp.MustCompile(`pid \d+`).ReplaceAllString(norm, "pid N")
+	norm = regexp.MustCompile(`in [0-9.]+(µs|ms|s)\b`).ReplaceAllString(norm, "in T")
+	norm = regexp.MustCompile(` {2,}`).ReplaceAllString(norm, "  ")
+	// Firewall rules need root to read: the line differs between machines.
+	norm = regexp.MustCompile(`(?m)^(firewall\.ipv[46])  \w+  .*$`).ReplaceAllString(norm, "$1  (varies)")
+	golden.Check(t, "diagnose 502 --port (seed outage)", "../diagnose/testdata/seed_outage_port.golden", []byte(norm))
+}
