@@ -1,0 +1,424 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/probe"
+	"github.com/edgectl/edgectl/remote"
+	"github.com/edgectl/edgectl/sweep"
+	"github.com/edgectl/edgectl/yamlfile"
+)
+
+// sweepOptions holds the flags, streams and seams of `sweep`.
+type sweepOptions struct {
+	File        string
+	Resolver    string
+	Deep        bool
+	AcceptNew   bool
+	Watch       bool
+	Interval    time.Duration
+	Quiet       bool
+	MetricsFile string
+	Listen      string
+	StatePath   string
+	CAFile      string
+	Concurrency int
+	RunTimeout  time.Duration
+	JSON        bool
+	Color       bool
+	Verbose     bool
+	Stdout      io.Writer
+	Stderr      io.Writer
+	// Dialer reaches hosts for --deep (default: SSH with fleet.yaml's ssh:).
+	Dialer func(f *fleet.Fleet) remote.Dialer
+	// ProbeDial opens the probes' connections (nil: from this machine).
+	ProbeDial probe.DialFunc
+	// ready, when set, is called with the --listen address once it serves.
+	ready func(addr string)
+}
+
+func newSweepCmd(f *Factory, g *GlobalOptions) *cobra.Command {
+	opts := &sweepOptions{Stdout: f.Stdout, Stderr: f.Stderr}
+	cmd := &cobra.Command{
+		Use:   "sweep FLEET.yaml",
+		Short: "Probe every host over IPv4 and IPv6 separately, with TLS and DNS checks",
+		Long: `Sweep the fleet's health in one pass. Every address of every host is probed on
+its own: a TCP connect, then an HTTPS request for sweep.health_path with the
+fleet's first domain as SNI and Host, dialled to that exact address (like curl
+--resolve). IPv4 and IPv6 are separate results; a probe never falls back from
+one family to the other. Each address's certificate is checked: fewer than 14
+days left warns, fewer than 3 (or expired, untrusted, or not covering the
+domain) fails. The domains' A and AAAA records (asked from --resolver, else
+fleet.yaml's resolver, else the system resolver) are compared with the fleet:
+an unhealthy address still in DNS is the top problem, then stale (unexpected)
+records, then healthy addresses missing from DNS.
+
+--deep also logs in to every host (SSH, as deploy does) and reads the agent's
+GET /status from its admin socket (upstream states), net.ipv6.bindv6only and
+systemctl is-active edgectl-agent. Host keys are checked against
+ssh.known_hosts; --accept-new records hosts not listed yet.
+
+Exit status: 0 healthy, 1 degraded or down (or another sweep holds the lock),
+2 invalid flags or fleet file.
+
+Alerts: a host+family turns down after sweep.fail_after failed sweeps in a row
+and recovers after sweep.recover_after passing ones. Only these transitions
+alert, once each: a JSON POST to sweep.alert_webhook ({"host","family",
+"address","status":"down|recovered","error","time","text"}; "text" makes it a
+Slack incoming-webhook message), 5s timeout, 3 attempts; an undelivered alert is
+retried on the next sweep. The counts live in --state (default
+$XDG_STATE_HOME/edgectl/sweep-<hash of the fleet path>.json), or in memory
+with --watch. A lock next to the state file (STATE.lock) makes a second
+concurrent sweep exit 1 with "another sweep is running (pid N, lock FILE)".
+
+--metrics-file writes Prometheus text atomically, for node_exporter's textfile
+collector: edgectl_sweep_up, edgectl_sweep_latency_seconds,
+edgectl_sweep_tls_days_left, edgectl_sweep_dns_unexpected,
+edgectl_sweep_last_run_timestamp_seconds, edgectl_sweep_duration_seconds.`,
+		Example: `  # One sweep; the table, the summary line, exit 1 if anything is wrong
+  edgectl sweep fleet.yaml
+
+  # From cron every 5 minutes: silent while healthy, metrics for node_exporter
+  */5 * * * * edgectl sweep /etc/edgectl/fleet.yaml --quiet \
+      --metrics-file /var/lib/node_exporter/textfile/edgectl_sweep.prom
+
+  # As a service: sweep every minute, alert on transitions, serve /metrics
+  edgectl sweep fleet.yaml --watch --interval 1m --quiet --listen 127.0.0.1:9181
+
+  # Ask a specific DNS server, include the agents' own view, JSON for scripts
+  edgectl sweep fleet.yaml --resolver 198.18.0.53:53 --deep --json | jq .dns`,
+		Args: cobra.ExactArgs(1),
+		PreRunE: func(cmd *cobra.Command, args []string) error {
+			opts.File = args[0]
+			opts.JSON = g.Output == "json"
+			opts.Color = useColor(f.Stdout, g)
+			opts.Verbose = g.Verbose
+			return opts.validate()
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if opts.Watch {
+				var stop context.CancelFunc
+				ctx, stop = signalContext(ctx)
+				defer stop()
+			} else if g.Timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, g.Timeout)
+				defer cancel()
+			}
+			return sweepRun(ctx, opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.BoolVar(&opts.Deep, "deep", false, "also read each agent's /status, bindv6only and service state over SSH")
+	fl.BoolVar(&opts.AcceptNew, "accept-new", false, "with --deep, record host keys of hosts not yet in known_hosts (a changed key is always refused)")
+	fl.StringVar(&opts.Resolver, "resolver", envOr("EDGECTL_RESOLVER", ""), "DNS server host:port for the A/AAAA check (default: fleet.yaml's resolver, else the system's)")
+	fl.BoolVar(&opts.Watch, "watch", false, "sweep every --interval until interrupted, keeping the alert state in memory")
+	fl.DurationVar(&opts.Interval, "interval", 5*time.Minute, "time between sweeps with --watch")
+	fl.BoolVarP(&opts.Quiet, "quiet", "q", false, "print nothing when the fleet is healthy")
+	fl.StringVar(&opts.MetricsFile, "metrics-file", "", "write Prometheus text here after every sweep (node_exporter textfile collector)")
+	fl.StringVar(&opts.Listen, "listen", "", "with --watch, serve /metrics on this address (e.g. 127.0.0.1:9181)")
+	fl.StringVar(&opts.StatePath, "state", envOr("EDGECTL_SWEEP_STATE", ""), "state file with the consecutive failure counts (default under $XDG_STATE_HOME/edgectl)")
+	fl.StringVar(&opts.CAFile, "ca-file", "", "PEM file of extra trusted roots, for certificates from a private CA")
+	fl.IntVar(&opts.Concurrency, "concurrency", sweep.DefaultConcurrency, "probes in flight at once")
+	fl.DurationVar(&opts.RunTimeout, "run-timeout", sweep.DefaultRunTimeout, "bound on one whole sweep")
+	return cmd
+}
+
+func (o *sweepOptions) validate() error {
+	switch {
+	case o.Watch && o.Interval <= 0:
+		return usageError(fmt.Errorf("--interval must be positive, not %v", o.Interval))
+	case o.Listen != "" && !o.Watch:
+		return usageError(errors.New("--listen serves /metrics between sweeps and needs --watch; for cron use --metrics-file"))
+	case o.Concurrency < 1:
+		return usageError(fmt.Errorf("--concurrency must be at least 1, not %d", o.Concurrency))
+	case o.RunTimeout <= 0:
+		return usageError(fmt.Errorf("--run-timeout must be positive, not %v", o.RunTimeout))
+	}
+	if o.Resolver != "" {
+		if _, port, err := net.SplitHostPort(o.Resolver); err != nil || port == "" {
+			return usageError(fmt.Errorf("--resolver %q must be host:port, e.g. 198.18.0.53:53 or [fd00::53]:53", o.Resolver))
+		}
+	}
+	return nil
+}
+
+// sweepRun loads the fleet, takes the lock and sweeps once, or every
+// interval with --watch.
+func sweepRun(ctx context.Context, opts *sweepOptions) error {
+	f, err := fleet.Load(opts.File)
+	if err != nil {
+		var ye *yamlfile.Error
+		if errors.As(err, &ye) {
+			return usageError(errors.New("invalid fleet file:\n" + ye.Error()))
+		}
+		return usageError(err)
+	}
+	roots, err := loadRoots(opts.CAFile)
+	if err != nil {
+		return usageError(err)
+	}
+	statePath := opts.StatePath
+	if statePath == "" {
+		if statePath, err = defaultStatePath(opts.File); err != nil {
+			return usageError(err)
+		}
+	}
+	lock, err := sweep.AcquireLock(statePath + ".lock")
+	if err != nil {
+		return &ExitError{Code: ExitProblem, Err: err}
+	}
+	defer lock.Release()
+	persist := !opts.Watch || opts.StatePath != ""
+	st := sweep.NewState()
+	if persist {
+		if st, err = sweep.LoadState(statePath); err != nil {
+			return &ExitError{Code: ExitProblem, Err: err}
+		}
+	}
+	so := sweep.Options{
+		Resolver: opts.Resolver, Deep: opts.Deep, Concurrency: opts.Concurrency,
+		RunTimeout: opts.RunTimeout, RootCAs: roots, Dial: opts.ProbeDial,
+	}
+	if opts.Deep {
+		if opts.Dialer != nil {
+			so.Dialer = opts.Dialer(f)
+		} else {
+			so.Dialer = remote.SSHDialer(f, opts.AcceptNew)
+		}
+	}
+	var metrics atomic.Pointer[[]byte]
+	if opts.Listen != "" {
+		stop, err := serveSweepMetrics(opts, &metrics)
+		if err != nil {
+			return usageError(err)
+		}
+		defer stop()
+	}
+	once := func() (*sweep.Report, error) {
+		rep, err := sweep.Run(ctx, f, so)
+		if err != nil {
+			return nil, &ExitError{Code: ExitUsage, Err: err}
+		}
+		rep.Alerts = st.Update(rep, f.Sweep.FailAfter, f.Sweep.RecoverAfter, rep.Time)
+		deliverAlerts(ctx, opts, f, st, rep)
+		if persist {
+			if err := st.Save(statePath); err != nil {
+				fmt.Fprintf(opts.Stderr, "edgectl: %v\n", err)
+			}
+		}
+		var b bytes.Buffer
+		_ = sweep.WriteMetrics(&b, rep)
+		data := b.Bytes()
+		metrics.Store(&data)
+		if opts.MetricsFile != "" {
+			if err := remote.WriteFileAtomic(opts.MetricsFile, data, 0o644); err != nil {
+				fmt.Fprintf(opts.Stderr, "edgectl: write --metrics-file: %v\n", err)
+			}
+		}
+		if opts.Verbose {
+			fmt.Fprintf(opts.Stderr, "sweep: %s in %.0fms\n", rep.Status, rep.DurationMS)
+		}
+		return rep, printSweep(opts, rep)
+	}
+	if !opts.Watch {
+		rep, err := once()
+		if err != nil {
+			return err
+		}
+		if rep.Status != sweep.StatusHealthy {
+			return &ExitError{Code: ExitProblem, Err: errors.New("")}
+		}
+		return nil
+	}
+	tick := time.NewTicker(opts.Interval)
+	defer tick.Stop()
+	for {
+		if _, err := once(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// deliverAlerts posts every pending alert, or, with no webhook, logs it.
+// Undelivered alerts stay pending in the state for the next sweep.
+func deliverAlerts(ctx context.Context, opts *sweepOptions, f *fleet.Fleet, st *sweep.State, rep *sweep.Report) {
+	quiet := opts.Quiet && rep.Status == sweep.StatusHealthy
+	for _, a := range st.Pending() {
+		if f.Sweep.AlertWebhook == "" {
+			if !quiet {
+				fmt.Fprintf(opts.Stderr, "alert: %s\n", a.Text)
+			}
+			st.Delivered(a)
+			continue
+		}
+		wh := &sweep.Webhook{URL: f.Sweep.AlertWebhook}
+		if err := wh.Send(ctx, a); err != nil {
+			fmt.Fprintf(opts.Stderr, "edgectl: %s %s %s not delivered: %v; retried on the next sweep\n", a.Host, a.Family, a.Status, err)
+			continue
+		}
+		st.Delivered(a)
+		if opts.Verbose {
+			fmt.Fprintf(opts.Stderr, "sweep: alert webhook took %s %s %s\n", a.Host, a.Family, a.Status)
+		}
+	}
+}
+
+// printSweep writes the report: JSON, or the table with problems and the
+// summary line (nothing with --quiet while healthy).
+func printSweep(opts *sweepOptions, rep *sweep.Report) error {
+	if opts.JSON {
+		return writeJSON(opts.Stdout, rep)
+	}
+	if opts.Quiet && rep.Status == sweep.StatusHealthy {
+		return nil
+	}
+	headers := []string{"host", "ipv4", "ipv6", "tls", "latency", "upstreams"}
+	var rows [][]string
+	for _, h := range rep.Hosts {
+		rows = append(rows, []string{h.Name, targetCell(h.IPv4), targetCell(h.IPv6), tlsCell(h.TLS),
+			latencyCell(h.IPv4) + " / " + latencyCell(h.IPv6), upstreamsCell(h)})
+	}
+	if err := writeTable(opts.Stdout, opts.Color, headers, rows); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, p := range rep.Problems {
+		b.WriteString("  - ")
+		if p.Host != "" && p.Check != "dns" {
+			b.WriteString(p.Host + " ")
+		}
+		if p.Check == "ipv4" || p.Check == "ipv6" || p.Check == "tls" {
+			b.WriteString(p.Check + " " + p.Address + ": ")
+		} else if p.Check == "dns" || p.Check == "upstreams" {
+			b.WriteString(p.Check + ": ")
+		}
+		b.WriteString(p.Summary + "\n")
+	}
+	fmt.Fprintf(&b, "%s\n", rep.Summary())
+	_, err := io.WriteString(opts.Stdout, b.String())
+	return err
+}
+
+func targetCell(t sweep.Target) string {
+	if t.Status == sweep.StatusFail && t.Kind != "" {
+		return "fail (" + t.Kind + ")"
+	}
+	return t.Status
+}
+
+func tlsCell(t *sweep.TLSReport) string {
+	switch {
+	case t == nil:
+		return "-"
+	case t.DaysLeft < 0:
+		return t.Status + " (expired)"
+	case !t.HostnameOK:
+		return t.Status + " (name)"
+	case t.Status == sweep.StatusFail && t.DaysLeft >= sweep.TLSFailDays:
+		return t.Status + " (untrusted)"
+	}
+	return fmt.Sprintf("%s %dd", t.Status, t.DaysLeft)
+}
+
+func latencyCell(t sweep.Target) string {
+	if t.Status != sweep.StatusOK {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", t.LatencyMS)
+}
+
+func upstreamsCell(h sweep.HostReport) string {
+	if len(h.Upstreams) == 0 {
+		return "-"
+	}
+	var parts []string
+	for _, u := range h.Upstreams {
+		parts = append(parts, fmt.Sprintf("%s %d/%d", u.Name, u.Live, u.Total))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// loadRoots is the system pool plus the PEM roots in file ("" = nil: the
+// system pool as is).
+func loadRoots(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s holds no PEM certificate", file)
+	}
+	return pool, nil
+}
+
+// defaultStatePath is $XDG_STATE_HOME/edgectl/sweep-<hash>.json (or
+// ~/.local/state/...), the hash being of the fleet file's absolute path so
+// two fleets never share counts.
+func defaultStatePath(fleetFile string) (string, error) {
+	abs, err := filepath.Abs(fleetFile)
+	if err != nil {
+		return "", fmt.Errorf("state file: %w", err)
+	}
+	sum := sha256.Sum256([]byte(abs))
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", errors.New("no $HOME or $XDG_STATE_HOME for the sweep state: pass --state FILE")
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "edgectl", "sweep-"+hex.EncodeToString(sum[:6])+".json"), nil
+}
+
+// serveSweepMetrics serves the last sweep's metrics on opts.Listen.
+func serveSweepMetrics(opts *sweepOptions, metrics *atomic.Pointer[[]byte]) (func(), error) {
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("--listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		if m := metrics.Load(); m != nil {
+			w.Write(*m)
+		}
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	if opts.ready != nil {
+		opts.ready(ln.Addr().String())
+	}
+	return func() { srv.Close() }, nil
+}
