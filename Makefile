@@ -4,7 +4,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 BIN     := bin/edgectl
 
-.PHONY: all build test test-race e2e bench lint fuzz demo man clean
+.PHONY: all build test test-race e2e bench lint fuzz demo demo-local man clean
 
 all: build
 
@@ -15,9 +15,8 @@ test: ## unit and integration tests (root-only namespace tests skip elsewhere wi
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race ./proxy/ ./agent/
 
-e2e: ## full-fleet tests over SSH against systemd hosts
-	@echo "make e2e: not implemented yet: the systemd testbed and deploy arrive with issue #5 (edgectl deploy)." >&2
-	@exit 2
+e2e: ## full-fleet tests: deploy over SSH to systemd VPS in namespaces (root; also part of make test)
+	$(GO) test -count=1 -v -timeout 20m ./e2e/ ./internal/testbed/
 
 bench: build ## agent vs nginx on loopback (installs nginx and wrk if missing), plus Go micro-benchmarks
 	$(GO) test -run XXX -bench . -benchmem ./proxy/
@@ -38,8 +37,11 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	  if ! diff -q go.mod /tmp/edgectl-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/edgectl-go.sum.bak >/dev/null; then \
 	    echo "go.mod/go.sum are not tidy: run go mod tidy"; cp /tmp/edgectl-go.mod.bak go.mod; cp /tmp/edgectl-go.sum.bak go.sum; exit 1; fi
 
-demo: build ## the seed outage, fixed: app on 127.0.0.1 only, agent prefers [::1], every request still succeeds
+demo: build ## three systemd VPS in namespaces: deploy the agent and a backend, sweep both families, diagnose a 502 (loopback demo without root)
 	bash scripts/demo.sh
+
+demo-local: build ## the seed outage on loopback: app on 127.0.0.1 only, agent prefers [::1], every request still succeeds
+	bash scripts/demo-local.sh
 
 man: build ## man pages into bin/man
 	@echo "make man: not implemented yet (cobra/doc generation lands with the CLI docs work)." >&2

@@ -221,6 +221,10 @@ func diagnoseHost(ctx context.Context, opts *diagnoseOptions) (remote.Host, erro
 			return nil, usageError(err)
 		}
 		cfg = remote.ConfigFor(fl, hosts[0])
+		// The fleet names the backend deploy installed: check its unit.
+		if fl.Backend != nil && len(opts.Diag.Units) == 0 {
+			opts.Diag.Units = []string{fl.Backend.Name + ".service"}
+		}
 	default:
 		if opts.Local != nil {
 			return opts.Local, nil

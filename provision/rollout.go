@@ -150,7 +150,8 @@ func Deploy(ctx context.Context, f *fleet.Fleet, hosts []fleet.Host, o Options) 
 		}
 		todo = append(todo, st)
 	}
-	batch := max(f.Rollout.Batch, 1)
+	// rollout.batch hosts change at once, never more than --parallel.
+	batch := min(max(f.Rollout.Batch, 1), o.Parallel)
 	for i := 0; i < len(todo) && !res.Stopped; i += batch {
 		group := todo[i:min(i+batch, len(todo))]
 		var wg sync.WaitGroup

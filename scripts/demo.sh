@@ -1,64 +1,77 @@
 #!/usr/bin/env bash
-# make demo: the classic 502, and the agent making it a non-event.
-# The app binds 127.0.0.1 only (IPv4) while the proxy prefers [::1] -- the
-# setup that made nginx return 502s. The agent knows the [::1] primary is
-# down before the first request, serves every request from the IPv4 backup,
-# and fails back to [::1] as soon as an IPv6 listener appears.
+# make demo: a fleet of three Debian VPS on this machine (systemd in network
+# namespaces: vps1 dual-stack, vps2 IPv6-only, vps3 IPv4-only with
+# net.ipv6.bindv6only=1), the agent and a sample backend deployed to all of
+# them with `edgectl deploy`, then checked per address family with
+# `edgectl sweep`, and one 502 named by `edgectl diagnose`.
+# Needs root, systemd-container and debootstrap (the first run builds a
+# Debian base tree, about a minute); elsewhere it runs the loopback demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ] || ! command -v systemd-nspawn >/dev/null || ! command -v debootstrap >/dev/null; then
+  echo "make demo: the fleet demo needs root, systemd-container and debootstrap; running the loopback demo instead." >&2
+  exec bash scripts/demo-local.sh
+fi
+
 W=$(mktemp -d /tmp/edgectl-demo.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
+BED="$W/bed"
+cleanup() { go run ./internal/testbed/testbedctl down --dir "$BED" >/dev/null 2>&1 || true; rm -rf "$W"; }
 trap cleanup EXIT
+say() { if [ -t 1 ]; then printf '\n\033[1m%s\033[0m\n' "$*"; else printf '\n== %s\n' "$*"; fi; }
 
 [ -x bin/edgectl ] || make build
-go build -o "$W/sampleapp" ./internal/sampleapp
-APP=18700 AGENT=18780
+CGO_ENABLED=0 go build -o "$W/sampleapp" ./internal/sampleapp
+go build -o "$W/testbedctl" ./internal/testbed/testbedctl
 
-"$W/sampleapp" -listen "127.0.0.1:$APP" 2>"$W/app4.log" & PIDS+=($!)
-cat >"$W/agent.yaml" <<YAML
-listen:
-  - addr: "[::]:$AGENT"
-admin: $W/agent.sock
-access_log: $W/access.log
-drain: {delay: 0s, timeout: 2s}
-upstreams:
-  backend_api:
-    servers:
-      - addr: "[::1]:$APP"
-      - addr: "127.0.0.1:$APP"
-        backup: true
-    health: {path: /health, interval: 500ms, rise: 2, fall: 2}
-routes:
-  - path: /
-    upstream: backend_api
+say "1. Boot three VPS (vps1 dual-stack, vps2 IPv6-only, vps3 IPv4-only with bindv6only=1)"
+"$W/testbedctl" up --default3 --dir "$BED" --bind-ro "$W/sampleapp:/opt/sample/sampleapp" --owner $$
+
+FLEET="$W/fleet.yaml"
+cp "$BED/fleet.yaml" "$FLEET"
+cat >>"$FLEET" <<'YAML'
+agent:
+  listen:
+    - addr: "[::]:80"
+  access_log: "off"
+  drain: {delay: 1s, timeout: 5s}
+  upstreams:
+    backend_api:
+      servers:
+        - addr: "[::1]:8000"
+        - addr: "127.0.0.1:8000"
+          backup: true
+      health: {path: /health, interval: 1s, rise: 1}
+  routes:
+    - path: /
+      upstream: backend_api
+backend:
+  name: sample-api
+  exec: "/opt/sample/sampleapp -listen [::]:8000"
+  health: "http://[::1]:8000/health"
+rollout: {batch: 1, health_timeout: 20s, drain: 1s}
+sweep: {scheme: http, timeout: 2s}
 YAML
-bin/edgectl agent --config "$W/agent.yaml" 2>"$W/agent.log" & PIDS+=($!)
-for _ in $(seq 50); do curl -fs "http://127.0.0.1:$AGENT/health" >/dev/null 2>&1 && break; sleep 0.1; done
+echo "fleet file: $FLEET"
 
-say() { if [ -t 1 ]; then printf '\n\033[1m%s\033[0m\n' "$*"; else printf '\n%s\n' "$*"; fi; }
-say "1. The app listens on 127.0.0.1:$APP only; the agent's primary is [::1]:$APP (refused)."
-curl -s --unix-socket "$W/agent.sock" http://agent/status | python3 -c '
-import json,sys
-s=json.load(sys.stdin)
-for u in s["upstreams"]:
-    for p in u["servers"]:
-        print("   %-18s %-7s %-5s %s" % (p["addr"], "backup" if p["backup"] else "primary", p["state"], p.get("reason","")))'
-say "2. Clients on both address families, 20 requests each: no 502."
-for fam in 4 6; do
-  host=127.0.0.1; [ $fam = 6 ] && host="[::1]"
-  codes=$(for _ in $(seq 20); do curl -s -o /dev/null -w '%{http_code}\n' "http://$host:$AGENT/api/v1/ping"; done | sort | uniq -c | tr -s ' ' | paste -sd, -)
-  echo "   IPv$fam client -> agent: HTTP status counts:$codes   ($(curl -s "http://$host:$AGENT/api/v1/ping"))"
+say "2. edgectl deploy: install the agent and the backend on every host, one at a time, health-gated"
+bin/edgectl deploy "$FLEET" --yes
+
+say "3. Every host answers on each family it has (and only those)"
+for a in $(grep -E '^\s+ipv[46]:' "$FLEET" | awk '{print $2}' | tr -d '"'); do
+  case $a in *:*) u="http://[$a]/";; *) u="http://$a/";; esac
+  printf '%-28s ' "$u"; curl -s --max-time 3 "$u" || echo "FAILED"
 done
-say "3. Fix the app: also listen on [::1]:$APP. The agent fails back after rise x interval."
-"$W/sampleapp" -listen "[::1]:$APP" 2>"$W/app6.log" & PIDS+=($!)
-start=$(date +%s%N)
-until curl -s "http://127.0.0.1:$AGENT/x" | grep -q '\[::1\]'; do sleep 0.1; done
-echo "   traffic back on [::1] after $(( ($(date +%s%N) - start) / 1000000 )) ms: $(curl -s "http://127.0.0.1:$AGENT/x")"
-say "4. The agent's own health (what deploy and sweep read):"
-echo "   $(curl -s "http://[::1]:$AGENT/health")"
-say "5. Metrics (excerpt):"
-curl -s --unix-socket "$W/agent.sock" http://agent/metrics | grep -E '^edgectl_(upstream_up|upstream_failovers_total|requests_total)' | sed 's/^/   /'
-say "6. Access log (last 2 lines):"
-tail -2 "$W/access.log" | sed 's/^/   /'
-echo
+
+say "4. Deploy again: nothing changed, nothing restarted"
+bin/edgectl deploy "$FLEET" --yes
+
+say "5. edgectl sweep: each host probed over IPv4 and IPv6 separately"
+bin/edgectl sweep "$FLEET" --state "$W/sweep.json" || true
+
+say "6. Break vps1's backend and let edgectl diagnose name it over SSH"
+ssh -F /dev/null -i "$BED/id_ed25519" -o UserKnownHostsFile="$BED/known_hosts" -o StrictHostKeyChecking=yes -o BatchMode=yes \
+  root@"$(grep -m1 -E '^\s+ipv4:' "$FLEET" | awk '{print $2}' | tr -d '"')" systemctl stop sample-api
+bin/edgectl diagnose 502 --host vps1 -f "$FLEET" || true
+
+say "Done. The testbed is removed on exit."
