@@ -21,6 +21,8 @@ e2e: ## full-fleet tests: deploy over SSH to systemd VPS in namespaces (root; al
 bench: build ## agent vs nginx on loopback (installs nginx and wrk if missing), plus Go micro-benchmarks
 	$(GO) test -run XXX -bench . -benchmem ./proxy/
 	bash scripts/bench.sh
+	EDGECTL_SWEEP_SCALE=1 $(GO) test -count=1 -run TestSweepScale -v ./sweep/ | grep -E 'MEASURED|addresses \(|^(ok|FAIL|---)'
+	EDGECTL_DEPLOY_SCALE=1 $(GO) test -count=1 -run TestDeployScale -v ./e2e/ | grep -E 'MEASURED|^(ok|FAIL|---)'
 
 fuzz: ## run each fuzzer for FUZZTIME (default 30s)
 	$(GO) test -run XXX -fuzz FuzzParseRequest -fuzztime $${FUZZTIME:-30s} ./proxy/
