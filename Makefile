@@ -45,9 +45,8 @@ demo: build ## three systemd VPS in namespaces: deploy the agent and a backend, 
 demo-local: build ## the seed outage on loopback: app on 127.0.0.1 only, agent prefers [::1], every request still succeeds
 	bash scripts/demo-local.sh
 
-man: build ## man pages into bin/man
-	@echo "make man: not implemented yet (cobra/doc generation lands with the CLI docs work)." >&2
-	@exit 2
+man: ## man pages into bin/man (man -l bin/man/edgectl-deploy.1)
+	$(GO) run ./internal/mangen bin/man $(VERSION)
 
 clean:
 	rm -rf bin dist
