@@ -120,6 +120,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.AddCommand(newInstallCmd(f, g))
 	root.AddCommand(newSweepCmd(f, g))
 	root.AddCommand(newDiagnoseCmd(f, g))
+	root.AddCommand(newCertCmd(f, g))
 	return root
 }
 

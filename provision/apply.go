@@ -161,7 +161,9 @@ func prepare(ctx context.Context, h Host) error {
 		fmt.Fprintf(&b, "install -d -m 0755 %s\n", remote.ShellQuote(d))
 	}
 	if cfg.TLS.CertsDir != "" {
-		fmt.Fprintf(&b, "install -d -m 0750 -o root -g edgectl %s\n", remote.ShellQuote(cfg.TLS.CertsDir))
+		// The agent (user edgectl) reads the keys; cert writes them 0600
+		// with the owner of this directory.
+		fmt.Fprintf(&b, "install -d -m 0750 -o edgectl -g edgectl %s\n", remote.ShellQuote(cfg.TLS.CertsDir))
 	}
 	if cfg.ACMEChallengeDir != "" {
 		fmt.Fprintf(&b, "install -d -m 0755 %s\n", remote.ShellQuote(cfg.ACMEChallengeDir))
