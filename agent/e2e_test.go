@@ -19,61 +19,23 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edgectl/edgectl/internal/buildtest"
 )
 
 // End-to-end tests of `edgectl agent`: the real binary, real listeners on
 // loopback, real backends. They need no root; the IPv6 parts skip where
 // ::1 is missing.
 
-var (
-	binDir   string // removed by TestMain
-	binOnce  sync.Once
-	binPath  string
-	binError error
-)
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "edgectl-agent-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
 	code := m.Run()
-	_ = os.RemoveAll(dir)
+	buildtest.Cleanup()
 	os.Exit(code)
 }
 
-// edgectl returns the path of an edgectl binary built from this module. It
-// is built once per test process, on first use, so tests that do not run
-// the binary do not pay for the build.
-func edgectl(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		if err != nil {
-			binError = fmt.Errorf("go env GOMOD: %w", err)
-			return
-		}
-		gomod := strings.TrimSpace(string(out))
-		if gomod == "" || gomod == os.DevNull {
-			binError = errors.New("go env GOMOD: not inside a module")
-			return
-		}
-		path := filepath.Join(binDir, "edgectl")
-		build := exec.Command("go", "build", "-o", path, "./cmd/edgectl")
-		build.Dir = filepath.Dir(gomod)
-		if out, err := build.CombinedOutput(); err != nil {
-			binError = fmt.Errorf("go build ./cmd/edgectl: %w\n%s", err, out)
-			return
-		}
-		binPath = path
-	})
-	if binError != nil {
-		t.Fatal(binError)
-	}
-	return binPath
-}
+// edgectl returns the path of an edgectl binary built from this module,
+// once per test process, on first use.
+func edgectl(t testing.TB) string { return buildtest.Edgectl(t) }
 
 // syncBuffer is a bytes.Buffer safe for a writing process and a reading test.
 type syncBuffer struct {

@@ -18,12 +18,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/net/websocket"
+
+	"github.com/edgectl/edgectl/internal/buildtest"
 )
 
 // Lifecycle tests under load: the real agent binary, a backend on loopback
@@ -33,29 +34,8 @@ import (
 
 const loadConns = 64
 
-var (
-	loadgenOnce sync.Once
-	loadgenPath string
-	loadgenErr  error
-)
-
 // loadgenBinary builds internal/loadgen once per test process.
-func loadgenBinary(t testing.TB) string {
-	t.Helper()
-	loadgenOnce.Do(func() {
-		path := filepath.Join(binDir, "loadgen")
-		build := exec.Command("go", "build", "-o", path, "github.com/edgectl/edgectl/internal/loadgen")
-		if out, err := build.CombinedOutput(); err != nil {
-			loadgenErr = fmt.Errorf("go build ./internal/loadgen: %w\n%s", err, out)
-			return
-		}
-		loadgenPath = path
-	})
-	if loadgenErr != nil {
-		t.Fatal(loadgenErr)
-	}
-	return loadgenPath
-}
+func loadgenBinary(t testing.TB) string { return buildtest.Binary(t, "./internal/loadgen", "test") }
 
 // loadSummary is loadgen's JSON report.
 type loadSummary struct {

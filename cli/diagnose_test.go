@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgectl/edgectl/internal/buildtest"
 	"github.com/edgectl/edgectl/internal/golden"
 )
 
@@ -140,10 +141,7 @@ func TestDiagnoseHealthy(t *testing.T) {
 // report is compared with a golden file (pids, ports, times normalised).
 func TestDiagnoseSeedOutageGolden(t *testing.T) {
 	port := freePort(t)
-	bin := filepath.Join(t.TempDir(), "sampleapp")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/edgectl/edgectl/internal/sampleapp").CombinedOutput(); err != nil {
-		t.Fatalf("build sampleapp: %v\n%s", err, out)
-	}
+	bin := buildtest.Binary(t, "./internal/sampleapp", "test")
 	app := exec.Command(bin, "--listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err := app.Start(); err != nil {
 		t.Fatal(err)

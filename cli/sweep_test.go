@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgectl/edgectl/internal/buildtest"
 	"github.com/edgectl/edgectl/internal/sshtest"
 	"github.com/edgectl/edgectl/sweep"
 	"github.com/edgectl/edgectl/sweep/sweeptest"
@@ -29,28 +30,7 @@ import (
 // namespace (where the hosts' addresses are) against real agents, a real
 // DNS server and a real webhook; exit codes as cron sees them.
 
-var (
-	sweepBinOnce sync.Once
-	sweepBin     string
-	sweepBinErr  error
-)
-
-func sweepBinary(t *testing.T) string {
-	t.Helper()
-	sweepBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "edgectl-cli-sweep-")
-		if err != nil {
-			sweepBinErr = err
-			return
-		}
-		sweepBin, sweepBinErr = sweeptest.Build(dir)
-	})
-	if sweepBinErr != nil {
-		t.Fatal(sweepBinErr)
-	}
-	t.Cleanup(func() {}) // the binary's directory is left for the OS's tmp cleanup
-	return sweepBin
-}
+func sweepBinary(t *testing.T) string { return buildtest.Edgectl(t) }
 
 // sweepLab is a lab with its binary and a state directory.
 type sweepLab struct {

@@ -12,10 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/edgectl/edgectl/internal/buildtest"
 	"github.com/edgectl/edgectl/internal/netnstest"
 	"github.com/edgectl/edgectl/remote"
 )
@@ -297,35 +297,11 @@ func dump(rep *Report) string {
 	return b.String()
 }
 
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
-
 // edgectlBin builds the edgectl binary once per test process.
-func edgectlBin(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "edgectl-diagnose-test-")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "edgectl"), "github.com/edgectl/edgectl/cmd/edgectl").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, "edgectl")
-}
+func edgectlBin(t *testing.T) string { return buildtest.Edgectl(t) }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	buildtest.Cleanup()
 	os.Exit(code)
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgectl/edgectl/internal/buildtest"
 	"github.com/edgectl/edgectl/internal/testbed"
 )
 
@@ -181,8 +182,8 @@ func checkServing(t *testing.T, b *testbed.Bed) {
 }
 
 func TestDeploy(t *testing.T) {
-	v1 := build(t, "edgectl-v1", "./cmd/edgectl", "e2e-v1")
-	app := build(t, "sampleapp", "./internal/sampleapp", "e2e")
+	v1 := buildtest.Binary(t, "./cmd/edgectl", "e2e-v1")
+	app := buildtest.Binary(t, "./internal/sampleapp", "e2e")
 	b := testbed.StartT(t, testbed.Options{Hosts: testbed.Default3(), BindRO: map[string]string{app: "/opt/sample/sampleapp"}})
 	dir := t.TempDir()
 	fleetPath := filepath.Join(dir, "fleet.yaml")
@@ -282,7 +283,7 @@ func TestDeploy(t *testing.T) {
 	})
 
 	t.Run("new binary upgrades in place under load", func(t *testing.T) {
-		v2 := build(t, "edgectl-v2", "./cmd/edgectl", "e2e-v2")
+		v2 := buildtest.Binary(t, "./cmd/edgectl", "e2e-v2")
 		l := startLoad(targets(b), 6)
 		r := edgectl(t, v2, "deploy", fleetPath, "--yes")
 		sent, failed, errs := l.finish()
@@ -302,7 +303,7 @@ func TestDeploy(t *testing.T) {
 	})
 
 	t.Run("a dead upstream fails the gate on the first host and is rolled back", func(t *testing.T) {
-		v2 := build(t, "edgectl-v2", "./cmd/edgectl", "e2e-v2")
+		v2 := buildtest.Binary(t, "./cmd/edgectl", "e2e-v2")
 		before := sums(t, b, "/etc/edgectl/agent.yaml")
 		p := filepath.Join(dir, "fleet-dead.yaml")
 		writeFile(t, p, b.FleetYAML(fleetExtra("61s", "[::1]:8009")))
@@ -322,7 +323,7 @@ func TestDeploy(t *testing.T) {
 	})
 
 	t.Run("a host that is down is reported without stalling the others", func(t *testing.T) {
-		v2 := build(t, "edgectl-v2", "./cmd/edgectl", "e2e-v2")
+		v2 := buildtest.Binary(t, "./cmd/edgectl", "e2e-v2")
 		if err := b.Stop("vps3"); err != nil {
 			t.Fatal(err)
 		}

@@ -6,42 +6,17 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgectl/edgectl/internal/buildtest"
 )
 
-// binDir holds the binaries built for this test process.
-var binDir string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "edgectl-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	buildtest.Cleanup()
 	os.Exit(code)
-}
-
-// build compiles a main package of this module to binDir/name, static, with
-// version stamped in, once per name.
-func build(t testing.TB, name, pkg, version string) string {
-	t.Helper()
-	out := filepath.Join(binDir, name)
-	if _, err := os.Stat(out); err == nil {
-		return out
-	}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-X main.version="+version, "-o", out, pkg)
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out
 }
 
 // result is one run of the edgectl binary.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgectl/edgectl/internal/buildtest"
 	"github.com/edgectl/edgectl/internal/testbed"
 )
 
@@ -18,8 +19,8 @@ func TestDeployScale(t *testing.T) {
 	if os.Getenv("EDGECTL_DEPLOY_SCALE") == "" {
 		t.Skip("scale measurement: set EDGECTL_DEPLOY_SCALE=1 (make bench)")
 	}
-	bin := build(t, "edgectl-v1", "./cmd/edgectl", "e2e-v1")
-	app := build(t, "sampleapp", "./internal/sampleapp", "e2e")
+	bin := buildtest.Binary(t, "./cmd/edgectl", "e2e-v1")
+	app := buildtest.Binary(t, "./internal/sampleapp", "e2e")
 	extra := strings.Replace(fleetExtra("60s", "[::1]:8000"), "batch: 1", "batch: 10", 1)
 	for _, n := range []int{10, 20} {
 		b := testbed.StartT(t, testbed.Options{Hosts: testbed.DualStack(n), BindRO: map[string]string{app: "/opt/sample/sampleapp"}})

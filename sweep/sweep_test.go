@@ -6,44 +6,24 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/internal/buildtest"
 	"github.com/edgectl/edgectl/remote"
 	"github.com/edgectl/edgectl/sweep"
 	"github.com/edgectl/edgectl/sweep/sweeptest"
 )
 
-var (
-	binDir  string
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "edgectl-sweep-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	buildtest.Cleanup()
 	os.Exit(code)
 }
 
 // edgectl builds the binary on first use.
-func edgectl(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() { binPath, binErr = sweeptest.Build(binDir) })
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+func edgectl(t testing.TB) string { return buildtest.Edgectl(t) }
 
 func parseFleet(t testing.TB, yaml string) *fleet.Fleet {
 	t.Helper()

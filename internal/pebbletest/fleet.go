@@ -3,7 +3,6 @@ package pebbletest
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/internal/buildtest"
 	"github.com/edgectl/edgectl/remote"
 )
 
@@ -81,7 +81,7 @@ func NewTestbed(t testing.TB, o TestbedOptions) *Testbed {
 	t.Helper()
 	tb := &Testbed{HTTPPort: FreePort(t), TLSPort: FreePort(t)}
 	tb.CA = Start(t, Options{HTTPPort: tb.HTTPPort, Validity: o.Validity})
-	bin := Edgectl(t)
+	bin := buildtest.Edgectl(t)
 	dir := t.TempDir()
 	for _, s := range o.Agents {
 		a := &Agent{Name: s.Name, IP: s.IP, Root: filepath.Join(dir, s.Name), bin: bin, port: tb.HTTPPort}
@@ -218,47 +218,6 @@ func (a *Agent) Stop() {
 	a.cmd = nil
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// Edgectl returns an edgectl binary built from this module, once per test
-// process, removed when the process's temp directory is.
-func Edgectl(t testing.TB) string {
-	t.Helper()
-	binOnce.Do(func() {
-		out, err := exec.Command("go", "env", "GOMOD").Output()
-		gomod := strings.TrimSpace(string(out))
-		if err != nil || gomod == "" || gomod == os.DevNull {
-			binErr = errors.New("go env GOMOD: not inside a module")
-			return
-		}
-		dir, err := os.MkdirTemp("", "edgectl-pebbletest-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		path := filepath.Join(dir, "edgectl")
-		build := exec.Command("go", "build", "-o", path, "./cmd/edgectl")
-		build.Dir = filepath.Dir(gomod)
-		if out, err := build.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build ./cmd/edgectl: %w\n%s", err, out)
-			return
-		}
-		binPath = path
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-// Cleanup removes the edgectl binary built by Edgectl; call it from
+// Cleanup removes the binaries built for the test process; call it from
 // TestMain after m.Run.
-func Cleanup() {
-	if binPath != "" {
-		_ = os.RemoveAll(filepath.Dir(binPath))
-	}
-}
+func Cleanup() { buildtest.Cleanup() }
