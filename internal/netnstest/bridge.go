@@ -61,7 +61,9 @@ func (ns *NS) attach(v4, v6 bool) error {
 		return err
 	}
 	ns.host = n
-	veth := "v" + strconv.FormatUint(nameCounter.Add(1), 36) // never reused: old veths go away asynchronously
+	// "veth" + a counter, never reused (old veths go away asynchronously);
+	// a bare "v" + base 36 made "vf", which ip(8) parses as a keyword.
+	veth := "veth" + strconv.FormatUint(nameCounter.Add(1), 36)
 	steps := [][]string{
 		{"-n", hubName, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns.name},
 		{"-n", hubName, "link", "set", veth, "master", bridgeName, "up"},
