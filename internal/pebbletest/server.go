@@ -201,17 +201,33 @@ func (ca *CA) AddAAAA(t testing.TB, host string, addrs ...string) {
 // (from the management API's /roots/0; it changes with every Pebble run).
 func (ca *CA) IssuerRoots(t testing.TB) *x509.CertPool {
 	t.Helper()
+	pool := x509.NewCertPool()
+	if pem := ca.issuerRootPEM(t); !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("pebbletest: /roots/0 gave no certificate: %s", pem)
+	}
+	return pool
+}
+
+// IssuerRootsFile writes the root of issued certificates to a PEM file in
+// the test's temp dir (for --ca-file) and returns its path.
+func (ca *CA) IssuerRootsFile(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "pebble-issuer-root.pem")
+	if err := os.WriteFile(p, ca.issuerRootPEM(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (ca *CA) issuerRootPEM(t testing.TB) []byte {
+	t.Helper()
 	resp, err := ca.client.Get(ca.Management + "/roots/0")
 	if err != nil {
 		t.Fatalf("pebbletest: get root: %v", err)
 	}
 	defer resp.Body.Close()
 	pem, _ := io.ReadAll(resp.Body)
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		t.Fatalf("pebbletest: /roots/0 gave no certificate: %s", pem)
-	}
-	return pool
+	return pem
 }
 
 // FreePort returns a TCP port that was free on 127.0.0.1 and, where the
