@@ -16,7 +16,9 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultConcurrency = 32
+	// DefaultConcurrency covers 128 dual-stack hosts in one round, so a sweep
+	// where many addresses time out takes one probe timeout, not several.
+	DefaultConcurrency = 256
 	DefaultRunTimeout  = 2 * time.Minute
 )
 
@@ -35,7 +37,7 @@ type Options struct {
 	// Dial opens the probes' connections; nil dials from this machine.
 	// Probes may be run from another vantage point this way.
 	Dial probe.DialFunc
-	// Concurrency bounds the probes in flight (default 32).
+	// Concurrency bounds the probes in flight (default 256).
 	Concurrency int
 	// ProbeTimeout bounds one probe (default: fleet sweep.timeout).
 	ProbeTimeout time.Duration
