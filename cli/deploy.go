@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -127,7 +126,7 @@ func deployRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *deployOp
 		dial = remote.SSHDialer(fl, opts.AcceptNew)
 	}
 	po := provision.Options{Layout: provision.DefaultLayout(), Binaries: bins, Dial: dial,
-		DryRun: opts.DryRun, Parallel: opts.Parallel, Public: true, Event: progress(f.Stderr, g)}
+		DryRun: opts.DryRun, Parallel: opts.Parallel, Public: true, Event: progress(f.Stderr, g, hostNames(hosts))}
 	confirm := !opts.Yes && !opts.DryRun && g.Output != "json" && isTerminal(f.Stdout) && opts.Stdin != nil
 	if confirm {
 		po.DryRun = true
@@ -164,21 +163,6 @@ func rollout(ctx context.Context, f *Factory, g *GlobalOptions, fl *fleet.Fleet,
 		printPlans(f.Stdout, res)
 	}
 	return printRollout(f, g, res, time.Since(start), err)
-}
-
-// progress prints "host: message" lines to stderr as hosts move.
-func progress(w io.Writer, g *GlobalOptions) func(provision.Event) {
-	var mu sync.Mutex
-	color := useColor(w, g)
-	return func(e provision.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		name := e.Host
-		if color {
-			name = "\x1b[1m" + name + "\x1b[0m"
-		}
-		fmt.Fprintf(w, "%s: %s\n", name, e.Msg)
-	}
 }
 
 func printPlans(w io.Writer, res *provision.Result) {

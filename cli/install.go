@@ -91,6 +91,6 @@ func installRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *install
 	}
 	po := provision.Options{Layout: provision.DefaultLayout(), Binaries: bins, DryRun: opts.DryRun, Parallel: 1,
 		Dial:  func(context.Context, fleet.Host) (remote.Host, error) { return remote.Local{}, nil },
-		Event: progress(f.Stderr, g)}
+		Event: progress(f.Stderr, g, []string{"localhost"})}
 	return rollout(ctx, f, g, fl, fl.Hosts, po, false, nil)
 }
