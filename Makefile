@@ -4,12 +4,15 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 BIN     := bin/edgectl
 
-.PHONY: all build test test-race e2e bench lint fuzz demo demo-local man clean
+.PHONY: all build cross test test-race e2e bench lint fuzz demo demo-local man clean
 
 all: build
 
 build: ## build bin/edgectl for this machine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgectl
+
+cross: ## dist/edgectl-linux-{amd64,arm64}: what deploy uploads to hosts of another architecture
+	for a in amd64 arm64; do CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/edgectl-linux-$$a ./cmd/edgectl || exit 1; done
 
 test: ## unit and integration tests (root-only namespace tests skip elsewhere with a reason)
 	$(GO) test -count=1 ./...

@@ -547,12 +547,22 @@ func TestAdminSocket(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		code, body, _, err := get(admin, "http://agent/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if code != 200 {
-			t.Fatalf("status %d, want 200: %s", code, body)
+		// A request is counted once its response is written, so the client
+		// can read the answer a moment before the count moves: poll.
+		var body string
+		for deadline := time.Now().Add(2 * time.Second); ; {
+			code, b, _, err := get(admin, "http://agent/metrics")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != 200 {
+				t.Fatalf("status %d, want 200: %s", code, b)
+			}
+			body = b
+			if strings.Contains(body, `edgectl_requests_total{route="*/",upstream="api",status="200"} 1`) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 		lines := strings.Split(body, "\n")
 		for _, want := range []string{

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgectl/edgectl/certs"
-	"github.com/edgectl/edgectl/remote"
 )
 
 const certLong = `One ACME order per domain set for the whole fleet (lego), validated through
@@ -192,7 +191,7 @@ func certConfig(opts *certOptions) (certs.Config, error) {
 		c.Directory = certs.Staging
 	}
 	if c.Dial == nil {
-		c.Dial = remote.SSHDialer(fl, false)
+		c.Dial = fleetDialer(fl, false)
 	}
 	return c, nil
 }

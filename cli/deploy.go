@@ -28,7 +28,7 @@ type deployOptions struct {
 	Parallel  int
 	BinaryDir string
 
-	// Dial replaces SSH in tests; nil uses remote.SSHDialer.
+	// Dial replaces SSH in tests; nil uses fleetDialer.
 	Dial remote.Dialer
 	// Stdin answers the confirmation prompt.
 	Stdin io.Reader
@@ -123,7 +123,7 @@ func deployRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *deployOp
 	}
 	dial := opts.Dial
 	if dial == nil {
-		dial = remote.SSHDialer(fl, opts.AcceptNew)
+		dial = fleetDialer(fl, opts.AcceptNew)
 	}
 	po := provision.Options{Layout: provision.DefaultLayout(), Binaries: bins, Dial: dial,
 		DryRun: opts.DryRun, Parallel: opts.Parallel, Public: true, Event: progress(f.Stderr, g, hostNames(hosts))}

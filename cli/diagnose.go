@@ -232,15 +232,10 @@ func diagnoseHost(ctx context.Context, opts *diagnoseOptions) (remote.Host, erro
 		return remote.Local{}, nil
 	}
 	cfg.AcceptNew = opts.AcceptNew
+	cfg.Passphrase = passphrasePrompt()
 	dial := opts.Dial
 	if dial == nil {
-		dial = func(ctx context.Context, cfg remote.SSHConfig) (remote.Host, error) {
-			s, err := remote.DialSSH(ctx, cfg)
-			if err != nil {
-				return nil, err
-			}
-			return s, nil
-		}
+		dial = dialSSH
 	}
 	h, err := dial(ctx, cfg)
 	if err != nil {

@@ -202,7 +202,7 @@ func sweepRun(ctx context.Context, opts *sweepOptions) error {
 		if opts.Dialer != nil {
 			so.Dialer = opts.Dialer(f)
 		} else {
-			so.Dialer = remote.SSHDialer(f, opts.AcceptNew)
+			so.Dialer = fleetDialer(f, opts.AcceptNew)
 		}
 	}
 	var metrics atomic.Pointer[[]byte]

@@ -220,7 +220,13 @@ func planHost(ctx context.Context, f *fleet.Fleet, h fleet.Host, o Options, st *
 	st.res.Action, st.res.Summary = st.plan.Action, st.plan.Summary()
 	p := st.plan
 	st.res.Plan = &p
-	logf("%s, %s, %s", facts.OS, facts.Arch, st.res.Summary)
+	line := fmt.Sprintf("%s, %s, %s", facts.OS, facts.Arch, st.res.Summary)
+	for _, c := range st.plan.Files {
+		if c.Path == o.Layout.Binary && c.Op != "unchanged" {
+			line += "; uploads " + note
+		}
+	}
+	logf("%s", line)
 	return nil
 }
 

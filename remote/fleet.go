@@ -32,11 +32,13 @@ func ConfigFor(f *fleet.Fleet, h fleet.Host) SSHConfig {
 type Dialer func(ctx context.Context, h fleet.Host) (Host, error)
 
 // SSHDialer dials every host of f over SSH with ConfigFor; acceptNew
-// records unknown host keys (--accept-new).
-func SSHDialer(f *fleet.Fleet, acceptNew bool) Dialer {
+// records unknown host keys (--accept-new) and passphrase, when not nil,
+// is asked for an encrypted identity file.
+func SSHDialer(f *fleet.Fleet, acceptNew bool, passphrase func(path string) ([]byte, error)) Dialer {
 	return func(ctx context.Context, h fleet.Host) (Host, error) {
 		cfg := ConfigFor(f, h)
 		cfg.AcceptNew = acceptNew
+		cfg.Passphrase = passphrase
 		s, err := DialSSH(ctx, cfg)
 		if err != nil {
 			return nil, err

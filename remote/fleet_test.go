@@ -67,7 +67,7 @@ hosts:
   - {name: edge-4, ipv4: 127.0.0.1}
   - {name: edge-6, ipv6: "::1"}
 `, portOf(srv.Addr), srv.IdentityFile, srv.KnownHostsFile, srv.User))
-	dial := remote.SSHDialer(f, false)
+	dial := remote.SSHDialer(f, false, nil)
 	for _, h := range f.Hosts {
 		host, err := dial(t.Context(), h)
 		if err != nil {
