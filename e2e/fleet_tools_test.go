@@ -115,5 +115,14 @@ func TestFleetTools(t *testing.T) {
 		if r.code != 1 || !strings.HasPrefix(r.stdout, "cause: nothing listens on port 8000") {
 			t.Fatalf("diagnose with the backend stopped:\n%s", r)
 		}
+		// On a real systemd host: the backend's unit (named by fleet.yaml)
+		// is reported stopped, the agent's running, and the certificate
+		// the agent serves is read.
+		for _, want := range []string{"systemd.sample-api.service", "systemd.edgectl-agent.service", "tls.cert"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Fatalf("diagnose output lacks %s:\n%s", want, r)
+			}
+		}
+		t.Logf("diagnose with the backend stopped:\n%s", r.stdout)
 	})
 }
