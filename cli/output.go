@@ -76,6 +76,14 @@ var statusStyles = map[string]lipgloss.Style{
 	"down":     lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
 	"problem":  lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
 	"skip":     lipgloss.NewStyle().Faint(true),
+	// deploy's host outcomes
+	"deployed":    lipgloss.NewStyle().Foreground(lipgloss.Color("2")),
+	"unchanged":   lipgloss.NewStyle().Faint(true),
+	"planned":     lipgloss.NewStyle().Foreground(lipgloss.Color("3")),
+	"rolled-back": lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+	"failed":      lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+	"unreachable": lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true),
+	"skipped":     lipgloss.NewStyle().Faint(true),
 }
 
 // paint colours a cell that is exactly a status word.

@@ -3,8 +3,12 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
+	"unicode/utf8"
+
+	"golang.org/x/term"
 
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/provision"
@@ -27,6 +31,12 @@ func progress(w io.Writer, g *GlobalOptions, hosts []string) func(provision.Even
 		}
 	}
 	color := !g.NoColor
+	cols := 80
+	if f, ok := w.(*os.File); ok {
+		if c, _, err := term.GetSize(int(f.Fd())); err == nil && c > 20 {
+			cols = c
+		}
+	}
 	width := 0
 	for _, h := range hosts {
 		width = max(width, len(h))
@@ -46,6 +56,10 @@ func progress(w io.Writer, g *GlobalOptions, hosts []string) func(provision.Even
 			msg := last[h]
 			if msg == "" {
 				msg = "waiting"
+			}
+			// A wrapped line would break the redraw: cut to the terminal.
+			if room := cols - width - 3; utf8.RuneCountInString(msg) > room {
+				msg = string([]rune(msg)[:max(room-1, 0)]) + "…"
 			}
 			if color {
 				name = "\x1b[1m" + name + "\x1b[0m"
