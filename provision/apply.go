@@ -43,7 +43,7 @@ func (h Host) ctl(ctx context.Context, verb string) error {
 		case "reload":
 			return h.run(ctx, "systemctl reload "+AgentUnitName)
 		case "upgrade":
-			return h.run(ctx, "systemctl kill --kill-whom=main -s USR2 "+AgentUnitName)
+			return h.run(ctx, "systemctl kill --kill-who=main -s USR2 "+AgentUnitName)
 		default:
 			return nil
 		}
