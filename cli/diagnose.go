@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -244,25 +243,17 @@ func diagnoseHost(ctx context.Context, opts *diagnoseOptions) (remote.Host, erro
 	return h, nil
 }
 
-// sshTarget parses user@host[:port] ("root@[2001:db8::5]:2222" for IPv6).
+// sshTarget parses --ssh user@host[:port] ("root@[2001:db8::5]:2222").
 func sshTarget(s string) (remote.SSHConfig, error) {
-	user, hostport, ok := strings.Cut(s, "@")
-	if !ok || user == "" || hostport == "" {
+	if !strings.Contains(s, "@") {
 		return remote.SSHConfig{}, fmt.Errorf("--ssh %q: want user@host[:port], e.g. root@198.18.0.11 or root@[2001:db8::5]:2222", s)
 	}
-	host, port := hostport, "22"
-	if h, p, err := net.SplitHostPort(hostport); err == nil {
-		host, port = h, p
-	} else {
-		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	user, addr, err := remote.ParseTarget(s, "")
+	if err != nil {
+		return remote.SSHConfig{}, fmt.Errorf("--ssh: %w", err)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return remote.SSHConfig{}, fmt.Errorf("--ssh %q: port %q is not 1-65535", s, port)
-	}
-	if host == "" {
-		return remote.SSHConfig{}, fmt.Errorf("--ssh %q: no host", s)
-	}
-	return remote.SSHConfig{Name: host, Addr: net.JoinHostPort(host, port), User: user}, nil
+	host, _, _ := net.SplitHostPort(addr)
+	return remote.SSHConfig{Name: host, Addr: addr, User: user}, nil
 }
 
 // expandHome replaces a leading ~/ with the home directory.

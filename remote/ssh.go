@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -116,7 +117,7 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	var jump *ssh.Client
 	var conn net.Conn
 	if cfg.Jump != "" {
-		juser, jaddr, err := splitJump(cfg.Jump, cfg.User)
+		juser, jaddr, err := ParseTarget(cfg.Jump, cfg.User)
 		if err != nil {
 			return nil, fmt.Errorf("connect to %s: %w", where, err)
 		}
@@ -213,19 +214,25 @@ func handshake(ctx context.Context, cfg SSHConfig, a *auth, conn net.Conn, name,
 	return ssh.NewClient(c, chans, reqs), nil
 }
 
-// splitJump splits "user@host:port" (user and port optional).
-func splitJump(jump, defUser string) (user, addr string, err error) {
-	user, hostport, found := strings.Cut(jump, "@")
+// ParseTarget splits an SSH target, [user@]host[:port] with IPv6 literals
+// in brackets when a port follows ("root@[2001:db8::5]:2222"), into the
+// user (defUser when absent) and host:port (port 22 when absent).
+func ParseTarget(target, defUser string) (user, addr string, err error) {
+	user, hostport, found := strings.Cut(target, "@")
 	if !found {
-		user, hostport = defUser, jump
+		user, hostport = defUser, target
 	}
-	if _, _, err := net.SplitHostPort(hostport); err != nil {
-		hostport = net.JoinHostPort(strings.Trim(hostport, "[]"), "22")
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host, port = strings.Trim(hostport, "[]"), "22"
 	}
-	if _, _, err := net.SplitHostPort(hostport); err != nil || user == "" {
-		return "", "", fmt.Errorf("jump host %q: want user@host:port, IPv6 in brackets", jump)
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", "", fmt.Errorf("ssh target %q: port %q is not 1-65535", target, port)
 	}
-	return user, hostport, nil
+	if user == "" || host == "" || strings.ContainsAny(host, "[]@/ ") {
+		return "", "", fmt.Errorf("ssh target %q: want user@host[:port], e.g. root@198.18.0.11 or root@[2001:db8::5]:2222", target)
+	}
+	return user, net.JoinHostPort(host, port), nil
 }
 
 // Close closes the SFTP client, the connection and the jump connection.
