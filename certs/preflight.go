@@ -5,12 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
 
-	"github.com/miekg/dns"
+	"github.com/edgectl/edgectl/dnsquery"
 )
 
 // PreflightAddr is one address a name resolves to.
@@ -160,45 +159,13 @@ func randomToken() string {
 // resolve returns the A and AAAA addresses of name, from server (host:port)
 // or from the system resolver when server is "".
 func resolve(ctx context.Context, server, name string) ([]netip.Addr, error) {
-	if server == "" {
-		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", name)
-		if dnsErr, ok := err.(*net.DNSError); ok && dnsErr.IsNotFound {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("resolve %s with the system resolver: %w", name, err)
-		}
-		for i := range addrs {
-			addrs[i] = addrs[i].Unmap()
-		}
-		return addrs, nil
-	}
 	var out []netip.Addr
-	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
-		m := new(dns.Msg)
-		m.SetQuestion(dns.Fqdn(name), qt)
-		cl := &dns.Client{Timeout: 5 * time.Second}
-		in, _, err := cl.ExchangeContext(ctx, m, server)
+	for _, family := range []string{"ip4", "ip6"} {
+		addrs, err := dnsquery.Lookup(ctx, server, name, family, 5*time.Second)
 		if err != nil {
-			return nil, fmt.Errorf("ask %s for %s %s: %w; check the resolver in fleet.yaml or --resolver", server, name, dns.TypeToString[qt], err)
+			return nil, err
 		}
-		if in.Rcode != dns.RcodeSuccess && in.Rcode != dns.RcodeNameError {
-			return nil, fmt.Errorf("%s answered %s for %s %s", server, dns.RcodeToString[in.Rcode], name, dns.TypeToString[qt])
-		}
-		for _, rr := range in.Answer {
-			var ip net.IP
-			switch r := rr.(type) {
-			case *dns.A:
-				ip = r.A
-			case *dns.AAAA:
-				ip = r.AAAA
-			default:
-				continue
-			}
-			if a, ok := netip.AddrFromSlice(ip); ok {
-				out = append(out, a.Unmap())
-			}
-		}
+		out = append(out, addrs...)
 	}
 	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgectl/edgectl/dnsquery"
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/probe"
 	"github.com/edgectl/edgectl/remote"
@@ -147,7 +148,7 @@ func Run(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 			defer wg.Done()
 			var errs []string
 			for _, fam := range []string{"ip4", "ip6"} {
-				addrs, err := lookup(ctx, resolver, d.Name, fam, opts.ProbeTimeout)
+				addrs, err := dnsquery.Lookup(ctx, resolver, d.Name, fam, opts.ProbeTimeout)
 				if err != nil {
 					errs = append(errs, err.Error())
 				}
