@@ -159,7 +159,7 @@ func (j *judgement) firewallChecks(port uint16, multi bool) {
 		rules := fw.drops(fam)
 		switch {
 		case !fw.Read:
-			c.Status, c.Summary = StatusSkip, "cannot read firewall rules (nft, iptables-save; needs root)"
+			c.Status, c.Summary = StatusSkip, "cannot read firewall rules: nft list ruleset and iptables-save failed or are missing (they need root and CAP_NET_ADMIN)"
 		case len(rules) > 0:
 			var ev []string
 			for _, r := range rules {
