@@ -16,7 +16,7 @@ cross: ## dist/edgectl-linux-{amd64,arm64}: what deploy uploads to hosts of anot
 
 test: ## unit and integration tests (root-only namespace tests skip elsewhere with a reason)
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race ./proxy/ ./agent/
+	$(GO) test -count=1 -race ./proxy/ ./agent/ ./remote/ ./sweep/ ./provision/
 
 e2e: ## full-fleet tests: deploy over SSH to systemd VPS in namespaces (root; also part of make test)
 	$(GO) test -count=1 -v -timeout 20m ./e2e/ ./internal/testbed/
