@@ -3,6 +3,7 @@ package diagnose
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 )
 
@@ -273,4 +274,4 @@ func (d *Directive) arg(i int) string {
 }
 
 // where names d's position for evidence: "FILE:LINE".
-func (d *Directive) where() string { return fmt.Sprintf("%s:%d", d.File, d.Line) }
+func (d *Directive) where() string { return d.File + ":" + strconv.Itoa(d.Line) }
