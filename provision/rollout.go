@@ -69,10 +69,10 @@ type Result struct {
 var ErrHostKey = errors.New("host key verification failed")
 
 type hostState struct {
+	host fleet.Host
 	res  HostResult
 	conn remote.Host
 	plan Plan
-	want Want
 }
 
 // Deploy converges hosts to the fleet: connect to and plan every host
@@ -95,7 +95,7 @@ func Deploy(ctx context.Context, f *fleet.Fleet, hosts []fleet.Host, o Options) 
 	sem := make(chan struct{}, o.Parallel)
 	var wg sync.WaitGroup
 	for i, h := range hosts {
-		states[i] = &hostState{res: HostResult{Name: h.Name}}
+		states[i] = &hostState{host: h, res: HostResult{Name: h.Name}}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -197,7 +197,6 @@ func planHost(ctx context.Context, f *fleet.Fleet, h fleet.Host, o Options, st *
 	if err != nil {
 		return err
 	}
-	st.want = want
 	st.plan = MakePlan(h.Name, facts, want, o.Layout)
 	st.plan.BinaryNote = note
 	if o.DryRun {
@@ -245,17 +244,11 @@ func applyHost(ctx context.Context, f *fleet.Fleet, o Options, st *hostState, lo
 	start := time.Now()
 	defer func() { st.res.Duration += time.Since(start) }()
 	h := Host{Host: st.conn, Layout: o.Layout, Agent: &f.Agent, Drain: f.Rollout.Drain, Log: logf}
-	var fh fleet.Host
-	for _, x := range f.Hosts {
-		if x.Name == st.res.Name {
-			fh = x
-		}
-	}
 	err := Apply(ctx, h, st.plan)
 	if err == nil {
 		var public []string
 		if o.Public {
-			for _, a := range []string{fh.IPv4, fh.IPv6} {
+			for _, a := range []string{st.host.IPv4, st.host.IPv6} {
 				if a != "" {
 					public = append(public, a)
 				}
