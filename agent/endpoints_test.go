@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgectl/edgectl/agentconfig"
 	"github.com/edgectl/edgectl/endpoints"
+	"github.com/edgectl/edgectl/internal/syncbuf"
 	"github.com/edgectl/edgectl/proxy"
 )
 
@@ -322,7 +323,7 @@ func TestEndpointsBadChangeKeepsList(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "endpoints.txt")
 			writeTestFile(t, file, endpointsV1)
 			cfg := testEndpointsConfig(file)
-			var logs lockedBuffer
+			var logs syncbuf.Buffer
 			s := newEndpointsService(cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 			if err := s.load(); err != nil {
 				t.Fatal(err)
@@ -492,25 +493,6 @@ func waitForEndpoints(t *testing.T, what string, cond func() bool) time.Duration
 		time.Sleep(2 * time.Millisecond)
 	}
 	return time.Since(start)
-}
-
-// lockedBuffer is a log destination safe for the watch goroutine and the
-// test to share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // serveLocalForTest runs a real proxy.Handler with no routes and local as

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/net/websocket"
 
 	"github.com/edgectl/edgectl/internal/buildtest"
+	"github.com/edgectl/edgectl/internal/syncbuf"
 )
 
 // Lifecycle tests under load: the real agent binary, a backend on loopback
@@ -400,7 +401,7 @@ func TestUpgradeUnderLoad(t *testing.T) {
 	defer logFile.Close()
 	cmd := exec.Command(bin, "agent", "--config", cfg)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	p := &proc{cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{cmd: cmd, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,35 +1,18 @@
 package proxy
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgectl/edgectl/internal/syncbuf"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestAccessLogLine(t *testing.T) {
 	backup := startBackend(t, "127.0.0.1:0", nil)
 	p := startProxy(t, pool([]string{refusedAddr(t, 6), backup.addr + " backup"}, "max_fails: 0"))
-	var out syncBuffer
+	var out syncbuf.Buffer
 	log := NewAccessLog(&out)
 	p.h.Log = log
 	st, _ := get(t, client(), p.url(`/a%22b?q="x"`))
