@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgectl/edgectl/internal/golden"
+	"github.com/edgectl/edgectl/yamlfile/yamlfiletest"
 
 	"github.com/edgectl/edgectl/yamlfile"
 )
@@ -45,7 +46,7 @@ func TestInvalidGolden(t *testing.T) {
 			got := ye.Error() + "\n"
 			goldenPath := strings.TrimSuffix(path, ".yaml") + ".golden"
 			golden.Check(t, "errors for "+path, goldenPath, []byte(got))
-			checkPositions(t, path, ye, strings.HasPrefix(name, "syntax_"))
+			yamlfiletest.CheckPositions(t, path, ye, strings.HasPrefix(name, "syntax_"))
 		})
 	}
 	// A golden without its config would silently stop being checked.
@@ -55,59 +56,6 @@ func TestInvalidGolden(t *testing.T) {
 			t.Errorf("%s has no matching .yaml", g)
 		}
 	}
-}
-
-// checkPositions asserts that every problem names the file and points into
-// it, at a character that is neither blank nor part of a comment. Syntax
-// errors may point just past the end of the file (an unclosed quote).
-func checkPositions(t *testing.T, path string, ye *yamlfile.Error, syntax bool) {
-	t.Helper()
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(src), "\n")
-	for _, p := range ye.Problems {
-		if p.File != path {
-			t.Errorf("%v: File = %q, want %q", p, p.File, path)
-		}
-		if p.Msg == "" {
-			t.Errorf("%v: empty message", p)
-		}
-		if p.Line < 1 || p.Col < 1 {
-			t.Errorf("%v: no position", p)
-			continue
-		}
-		if syntax {
-			if p.Line > len(lines) {
-				t.Errorf("%v: line beyond the end of the file", p)
-			}
-			continue
-		}
-		rest := textAt(src, p.Line, p.Col)
-		if rest == "" || rest[0] == ' ' || rest[0] == '\t' || rest[0] == '#' {
-			t.Errorf("%v: points at %q, not at a token", p, rest)
-		}
-	}
-	for i := 1; i < len(ye.Problems); i++ {
-		a, b := ye.Problems[i-1], ye.Problems[i]
-		if a.Line > b.Line || a.Line == b.Line && a.Col > b.Col {
-			t.Errorf("problems not sorted: %v before %v", a, b)
-		}
-	}
-}
-
-// textAt returns the rest of line (1-based) from column col (1-based).
-func textAt(src []byte, line, col int) string {
-	lines := strings.Split(string(src), "\n")
-	if line < 1 || line > len(lines) {
-		return ""
-	}
-	l := []rune(lines[line-1])
-	if col < 1 || col > len(l) {
-		return ""
-	}
-	return string(l[col-1:])
 }
 
 // TestProblemPositions spells out, for one problem of each kind, the token
@@ -187,7 +135,7 @@ func TestProblemPositions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := textAt(src, tt.line, tt.col); !strings.HasPrefix(got, tt.token) {
+			if got := yamlfiletest.TextAt(src, tt.line, tt.col); !strings.HasPrefix(got, tt.token) {
 				t.Fatalf("test table is wrong: %s:%d:%d is %q, not %q", path, tt.line, tt.col, got, tt.token)
 			}
 			for _, p := range ye.Problems {

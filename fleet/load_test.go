@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/edgectl/edgectl/internal/golden"
+	"github.com/edgectl/edgectl/yamlfile/yamlfiletest"
 
 	"github.com/edgectl/edgectl/yamlfile"
 )
@@ -82,7 +83,7 @@ func TestInvalidGolden(t *testing.T) {
 			got := ye.Error() + "\n"
 			goldenPath := strings.TrimSuffix(path, ".yaml") + ".golden"
 			golden.Check(t, "errors for "+path, goldenPath, []byte(got))
-			checkPositions(t, path, ye)
+			yamlfiletest.CheckPositions(t, path, ye, false)
 		})
 	}
 	// A golden without its file would silently stop being checked.
@@ -92,44 +93,6 @@ func TestInvalidGolden(t *testing.T) {
 			t.Errorf("%s has no matching .yaml", g)
 		}
 	}
-}
-
-// checkPositions asserts that every problem names the file and points at a
-// token in it (not a blank, not a comment), and that problems are sorted.
-func checkPositions(t *testing.T, path string, ye *yamlfile.Error) {
-	t.Helper()
-	src, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range ye.Problems {
-		if p.File != path || p.Msg == "" {
-			t.Errorf("%v: want file %q and a message", p, path)
-		}
-		rest := textAt(src, p.Line, p.Col)
-		if rest == "" || rest[0] == ' ' || rest[0] == '\t' && !strings.Contains(p.Msg, "tab") || rest[0] == '#' {
-			t.Errorf("%v: points at %q, not at a token", p, rest)
-		}
-	}
-	for i := 1; i < len(ye.Problems); i++ {
-		a, b := ye.Problems[i-1], ye.Problems[i]
-		if a.Line > b.Line || a.Line == b.Line && a.Col > b.Col {
-			t.Errorf("problems not sorted: %v before %v", a, b)
-		}
-	}
-}
-
-// textAt returns the rest of line (1-based) from column col (1-based).
-func textAt(src []byte, line, col int) string {
-	lines := strings.Split(string(src), "\n")
-	if line < 1 || line > len(lines) {
-		return ""
-	}
-	l := []rune(lines[line-1])
-	if col < 1 || col > len(l) {
-		return ""
-	}
-	return string(l[col-1:])
 }
 
 // TestValidFiles loads every testdata/valid/*.yaml and the example at the

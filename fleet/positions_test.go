@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/edgectl/edgectl/yamlfile/yamlfiletest"
 )
 
 // TestProblemPositions spells out, for one problem of each kind, the token
@@ -81,7 +83,7 @@ func TestProblemPositions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := textAt(src, tt.line, tt.col); !strings.HasPrefix(got, tt.token) {
+			if got := yamlfiletest.TextAt(src, tt.line, tt.col); !strings.HasPrefix(got, tt.token) {
 				t.Fatalf("test table is wrong: %s:%d:%d is %q, not %q", path, tt.line, tt.col, got, tt.token)
 			}
 			for _, p := range ye.Problems {
