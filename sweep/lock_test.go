@@ -66,7 +66,16 @@ func TestLockGoneWithItsProcess(t *testing.T) {
 	}
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	cmd.Wait()
-	l, err := AcquireLock(path)
+	// flock(1)'s forked child shares the locked file description until it
+	// closes it (or dies); the group's SIGKILL lands on it asynchronously,
+	// after Wait may have returned for flock itself. Give it a moment.
+	var l *Lock
+	var err error
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if l, err = AcquireLock(path); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("lock of a dead process: %v", err)
 	}
