@@ -2,6 +2,7 @@ package dnsrecords
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
 	"github.com/alibabacloud-go/tea/dara"
+	"github.com/alibabacloud-go/tea/tea"
 	alidns "github.com/go-acme/alidns-20150109/v4/client"
 )
 
@@ -106,17 +108,21 @@ func (p *aliDNS) Delete(ctx context.Context, r Record) error {
 	return aliError(err)
 }
 
-// aliError keeps the SDK's code and message and drops the rest (request
-// details, long hints).
+// aliError keeps the API's code and message (with the HTTP status) and
+// drops the rest of the SDK's text (request details, long hints).
 func aliError(err error) error {
 	if err == nil {
 		return nil
+	}
+	var se *tea.SDKError
+	if errors.As(err, &se) {
+		return fmt.Errorf("answered HTTP %d %s: %s", tea.IntValue(se.StatusCode), tea.StringValue(se.Code), tea.StringValue(se.Message))
 	}
 	msg := err.Error()
 	if i := strings.Index(msg, "\n"); i > 0 {
 		msg = msg[:i]
 	}
-	return fmt.Errorf("alidns: %s", strings.TrimSpace(msg))
+	return errors.New(strings.TrimSpace(msg))
 }
 
 // findID is the provider ID of the record of r's name, type and address:

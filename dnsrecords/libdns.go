@@ -16,7 +16,8 @@ type libdnsProvider interface {
 }
 
 // viaLibdns adapts a libdns provider to Provider. libdns names records
-// relative to the zone; Record names are absolute.
+// relative to the zone; Record names are absolute. The zone is passed
+// without the final dot, as Cloudflare names zones.
 type viaLibdns struct {
 	p       libdnsProvider
 	zone    string
@@ -29,7 +30,7 @@ type viaLibdns struct {
 func (v *viaLibdns) List(ctx context.Context, name string) ([]Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
-	all, err := v.p.GetRecords(ctx, v.zone+".")
+	all, err := v.p.GetRecords(ctx, v.zone)
 	if err != nil {
 		return nil, err
 	}
@@ -59,14 +60,14 @@ func (v *viaLibdns) List(ctx context.Context, name string) ([]Record, error) {
 func (v *viaLibdns) Add(ctx context.Context, r Record) (Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
-	_, err := v.p.AppendRecords(ctx, v.zone+".", []libdns.Record{v.address(r)})
+	_, err := v.p.AppendRecords(ctx, v.zone, []libdns.Record{v.address(r)})
 	return r, err
 }
 
 func (v *viaLibdns) Delete(ctx context.Context, r Record) error {
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
-	_, err := v.p.DeleteRecords(ctx, v.zone+".", []libdns.Record{v.address(r)})
+	_, err := v.p.DeleteRecords(ctx, v.zone, []libdns.Record{v.address(r)})
 	return err
 }
 

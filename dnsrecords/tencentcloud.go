@@ -139,10 +139,10 @@ func (p *tencentCloud) Delete(ctx context.Context, r Record) error {
 func tencentError(err error) error {
 	var sdkErr *sdkerrors.TencentCloudSDKError
 	if errors.As(err, &sdkErr) {
-		return fmt.Errorf("tencentcloud: %s: %s", sdkErr.Code, sdkErr.Message)
+		return fmt.Errorf("%s: %s", sdkErr.Code, sdkErr.Message)
 	}
 	if err != nil {
-		return fmt.Errorf("tencentcloud: %w", err)
+		return err
 	}
 	return nil
 }
