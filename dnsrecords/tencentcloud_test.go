@@ -55,7 +55,7 @@ func dnspodFake(t *testing.T, z *fakeZone, id, key string) string {
 		}
 		var in struct {
 			Domain, Subdomain, SubDomain, RecordType, RecordLine, Value string
-			TTL, RecordId, Offset, Limit                                 int
+			TTL, RecordId, Offset, Limit                                int
 		}
 		_ = json.Unmarshal(body, &in)
 		if in.Domain != z.zone {
