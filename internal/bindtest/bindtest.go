@@ -40,6 +40,9 @@ type Options struct {
 	Port int
 	// Netns runs named in this network namespace (ip netns exec).
 	Netns string
+	// Dial, when set, opens the connections of the readiness check and
+	// Lookup (for a server in another namespace).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Server is a running named.
@@ -57,6 +60,7 @@ type Server struct {
 	cmd  *exec.Cmd
 	log  *syncbuf.Buffer
 	done chan struct{}
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Start runs named for t and stops it when t ends. It skips t when named is
@@ -79,7 +83,7 @@ func Start(t testing.TB, o Options) *Server {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	s := &Server{Zone: o.Zone, KeyName: "edgectl-test.", Secret: base64.StdEncoding.EncodeToString(secret),
-		Algorithm: "hmac-sha256", Dir: t.TempDir(), log: &syncbuf.Buffer{}, done: make(chan struct{})}
+		Algorithm: "hmac-sha256", Dir: t.TempDir(), log: &syncbuf.Buffer{}, done: make(chan struct{}), dial: o.Dial}
 	port := o.Port
 	for attempt := 0; ; attempt++ {
 		if o.Port == 0 {
@@ -228,10 +232,24 @@ func (s *Server) Lookup(t testing.TB, name string, qtype uint16) []string {
 func (s *Server) query(name string, qtype uint16) (*dns.Msg, error) {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
-	c := &dns.Client{Timeout: time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	in, _, err := c.ExchangeContext(ctx, m, s.Addr)
+	var in *dns.Msg
+	var err error
+	if s.dial == nil {
+		c := &dns.Client{Timeout: time.Second}
+		in, _, err = c.ExchangeContext(ctx, m, s.Addr)
+	} else {
+		var conn net.Conn
+		if conn, err = s.dial(ctx, "tcp", s.Addr); err == nil {
+			co := &dns.Conn{Conn: conn}
+			_ = conn.SetDeadline(time.Now().Add(time.Second))
+			if err = co.WriteMsg(m); err == nil {
+				in, err = co.ReadMsg()
+			}
+			conn.Close()
+		}
+	}
 	if err == nil && in.Rcode != dns.RcodeSuccess {
 		err = fmt.Errorf("rcode %s", dns.RcodeToString[in.Rcode])
 	}
