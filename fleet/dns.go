@@ -54,7 +54,7 @@ type DNS struct {
 	// provider's credentials; they are read from the environment only and
 	// never printed. Default: the variables lego's DNS-01 provider of that
 	// name reads (see DNSCredentialsEnv; rfc2136 also reads
-	// RFC2136_TSIG_ALGORITHM, default hmac-sha256).
+	// RFC2136_TSIG_ALGORITHM, default hmac-sha1 as lego).
 	CredentialsEnv []string `yaml:"credentials_env"`
 	// MinHealthy: never remove the last this many addresses of a family
 	// (A or AAAA) of a name, even when they fail (default 1; 0 lets a
