@@ -121,6 +121,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.AddCommand(newSweepCmd(f, g))
 	root.AddCommand(newDiagnoseCmd(f, g))
 	root.AddCommand(newCertCmd(f, g))
+	root.AddCommand(newDNSCmd(f, g))
 	return root
 }
 

@@ -18,7 +18,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgectl/edgectl/dnsrecords"
 	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/notify"
 	"github.com/edgectl/edgectl/probe"
 	"github.com/edgectl/edgectl/remote"
 	"github.com/edgectl/edgectl/sweep"
@@ -40,15 +42,22 @@ type sweepOptions struct {
 	CAFile      string
 	Concurrency int
 	RunTimeout  time.Duration
-	JSON        bool
-	Color       bool
-	Verbose     bool
-	Stdout      io.Writer
-	Stderr      io.Writer
+	// DNS makes the dns: names' records follow the sweep's verdicts.
+	DNS     bool
+	JSON    bool
+	Color   bool
+	Verbose bool
+	Stdout  io.Writer
+	Stderr  io.Writer
 	// Dialer reaches hosts for --deep (default: SSH with fleet.yaml's ssh:).
 	Dialer func(f *fleet.Fleet) remote.Dialer
 	// ProbeDial opens the probes' connections (nil: from this machine).
 	ProbeDial probe.DialFunc
+	// NewProvider builds the DNS records provider for --dns (default:
+	// dns: of the fleet, credentials from the environment).
+	NewProvider func(f *fleet.Fleet) (dnsrecords.Provider, error)
+	// Hold names the hosts --dns leaves alone and why (nil: none).
+	Hold func(host string) string
 	// ready, when set, is called with the --listen address once it serves.
 	ready func(addr string)
 }
@@ -78,14 +87,26 @@ Exit status: 0 healthy, 1 degraded or down (or another sweep holds the lock),
 2 invalid flags or fleet file.
 
 Alerts: a host+family turns down after sweep.fail_after failed sweeps in a row
-and recovers after sweep.recover_after passing ones. Only these transitions
-alert, once each: a JSON POST to sweep.alert_webhook ({"host","family",
-"address","status":"down|recovered","error","time","text"}; "text" makes it a
-Slack incoming-webhook message), 5s timeout, 3 attempts; an undelivered alert is
-retried on the next sweep. The counts live in --state (default
+and recovers after sweep.recover_after passing ones. These transitions alert,
+once each, and so do: the origin down behind a live agent (its health says
+degraded) and back, a certificate under 14 or 3 days (or refused) and fine
+again, a record in DNS that is no fleet address, and, with --dns, each record
+added or removed and each removal a safety rule holds back. Alerts go to every
+entry of alerts: (webhook, slack, telegram, dingtalk, feishu, wecom) and to
+sweep.alert_webhook (a JSON POST: {"kind","host","family","address",
+"status","error","time","text"}), 5s timeout, 3 attempts; what a notifier did
+not take is retried on the next sweep. Without any, alerts are printed to
+stderr. The counts live in --state (default
 $XDG_STATE_HOME/edgectl/sweep-<hash of the fleet path>.json), or in memory
 with --watch. A lock next to the state file (STATE.lock) makes a second
 concurrent sweep exit 1 with "another sweep is running (pid N, lock FILE)".
+
+--dns makes the round-robin records of dns.names follow the state: an address
+leaves after fail_after failed sweeps of its own family (an IPv6 failure
+removes only the AAAA) and comes back after recover_after passing ones, never
+removing the last dns.min_healthy records of a family nor more than
+dns.max_remove in one run. Changes are kept in the state file (dns_log) and
+alerted; a provider error leaves the records as they were.
 
 --metrics-file writes Prometheus text atomically, for node_exporter's textfile
 collector: edgectl_sweep_up, edgectl_sweep_latency_seconds,
@@ -100,6 +121,9 @@ edgectl_sweep_last_run_timestamp_seconds, edgectl_sweep_duration_seconds.`,
 
   # As a service: sweep every minute, alert on transitions, serve /metrics
   edgectl sweep fleet.yaml --watch --interval 1m --quiet --listen 127.0.0.1:9181
+
+  # From cron every minute: records follow health (dns: in fleet.yaml)
+  * * * * * CLOUDFLARE_DNS_API_TOKEN=... edgectl sweep /etc/edgectl/fleet.yaml --dns --quiet
 
   # Ask a specific DNS server, include the agents' own view, JSON for scripts
   edgectl sweep fleet.yaml --resolver 198.18.0.53:53 --deep --json | jq .dns`,
@@ -138,6 +162,7 @@ edgectl_sweep_last_run_timestamp_seconds, edgectl_sweep_duration_seconds.`,
 	fl.StringVar(&opts.CAFile, "ca-file", "", "PEM file of extra trusted roots, for certificates from a private CA")
 	fl.IntVar(&opts.Concurrency, "concurrency", sweep.DefaultConcurrency, "probes in flight at once")
 	fl.DurationVar(&opts.RunTimeout, "run-timeout", sweep.DefaultRunTimeout, "bound on one whole sweep")
+	fl.BoolVar(&opts.DNS, "dns", false, "make the records of dns.names follow health (remove after fail_after, re-add after recover_after)")
 	return cmd
 }
 
@@ -174,6 +199,23 @@ func sweepRun(ctx context.Context, opts *sweepOptions) error {
 	roots, err := loadRoots(opts.CAFile)
 	if err != nil {
 		return usageError(err)
+	}
+	notifiers, err := notify.New(f, notify.Options{})
+	if err != nil {
+		return usageError(err)
+	}
+	var records dnsrecords.Provider
+	if opts.DNS {
+		if f.DNS == nil {
+			return usageError(fmt.Errorf("--dns changes the records of the dns: section, and %s has none; add dns: (provider, zone) or drop --dns", opts.File))
+		}
+		newProvider := opts.NewProvider
+		if newProvider == nil {
+			newProvider = fleetProvider
+		}
+		if records, err = newProvider(f); err != nil {
+			return usageError(err)
+		}
 	}
 	statePath := opts.StatePath
 	if statePath == "" {
@@ -218,7 +260,12 @@ func sweepRun(ctx context.Context, opts *sweepOptions) error {
 			return nil, &ExitError{Code: ExitUsage, Err: err}
 		}
 		rep.Alerts = st.Update(rep, f.Sweep.FailAfter, f.Sweep.RecoverAfter, rep.Time)
-		deliverAlerts(ctx, opts, f, st, rep)
+		if records != nil {
+			var more []sweep.Alert
+			rep.DNSAction, more = st.ActDNS(ctx, records, f, rep, opts.Hold, rep.Time)
+			rep.Alerts = append(rep.Alerts, more...)
+		}
+		deliverAlerts(ctx, opts, notifiers, st, rep)
 		if persist {
 			if err := st.Save(statePath); err != nil {
 				fmt.Fprintf(opts.Stderr, "edgectl: %v\n", err)
@@ -243,7 +290,7 @@ func sweepRun(ctx context.Context, opts *sweepOptions) error {
 		if err != nil {
 			return err
 		}
-		if rep.Status != sweep.StatusHealthy {
+		if rep.Status != sweep.StatusHealthy || (rep.DNSAction != nil && rep.DNSAction.Error != "") {
 			return &ExitError{Code: ExitProblem, Err: errors.New("")}
 		}
 		return nil
@@ -262,28 +309,30 @@ func sweepRun(ctx context.Context, opts *sweepOptions) error {
 	}
 }
 
-// deliverAlerts posts every pending alert, or, with no webhook, logs it.
-// Undelivered alerts stay pending in the state for the next sweep.
-func deliverAlerts(ctx context.Context, opts *sweepOptions, f *fleet.Fleet, st *sweep.State, rep *sweep.Report) {
+// deliverAlerts offers every pending alert to the notifiers, or, with
+// none, logs it. What a notifier did not take stays pending in the state
+// for the next sweep.
+func deliverAlerts(ctx context.Context, opts *sweepOptions, ns []notify.Notifier, st *sweep.State, rep *sweep.Report) {
 	quiet := opts.Quiet && rep.Status == sweep.StatusHealthy
-	for _, a := range st.Pending() {
-		if f.Sweep.AlertWebhook == "" {
+	for _, d := range st.Deliver(ctx, ns) {
+		switch {
+		case d.Notifier == "":
 			if !quiet {
-				fmt.Fprintf(opts.Stderr, "alert: %s\n", a.Text)
+				fmt.Fprintf(opts.Stderr, "alert: %s\n", d.Alert.Text)
 			}
-			st.Delivered(a)
-			continue
-		}
-		wh := &sweep.Webhook{URL: f.Sweep.AlertWebhook}
-		if err := wh.Send(ctx, a); err != nil {
-			fmt.Fprintf(opts.Stderr, "edgectl: %s %s %s not delivered: %v; retried on the next sweep\n", a.Host, a.Family, a.Status, err)
-			continue
-		}
-		st.Delivered(a)
-		if opts.Verbose {
-			fmt.Fprintf(opts.Stderr, "sweep: alert webhook took %s %s %s\n", a.Host, a.Family, a.Status)
+		case d.Err != nil:
+			fmt.Fprintf(opts.Stderr, "edgectl: %s\n", d)
+		case opts.Verbose:
+			fmt.Fprintf(opts.Stderr, "sweep: %s\n", d)
 		}
 	}
+}
+
+// fleetProvider is the DNS records provider of the fleet's dns: section,
+// with its credentials from the environment.
+func fleetProvider(f *fleet.Fleet) (dnsrecords.Provider, error) {
+	d := f.DNS
+	return dnsrecords.New(dnsrecords.Config{Provider: d.Provider, Zone: d.Zone, Nameserver: d.Nameserver, Required: d.CredentialsEnv})
 }
 
 // loadRoots is the system pool plus the PEM roots in file ("" = nil: the

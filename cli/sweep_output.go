@@ -41,9 +41,36 @@ func printSweep(opts *sweepOptions, rep *sweep.Report) error {
 		}
 		b.WriteString(p.Summary + "\n")
 	}
+	writeDNSAction(&b, rep.DNSAction)
 	fmt.Fprintf(&b, "%s\n", rep.Summary())
 	_, err := io.WriteString(opts.Stdout, b.String())
 	return err
+}
+
+// writeDNSAction says what --dns did: each change, each removal held back,
+// or the error.
+func writeDNSAction(b *strings.Builder, a *sweep.DNSAction) {
+	if a == nil {
+		return
+	}
+	if a.Result != nil {
+		for _, c := range a.Result.Done {
+			fmt.Fprintf(b, "  dns: %s\n", c)
+		}
+	}
+	if a.Plan != nil {
+		for _, r := range a.Plan.Refused() {
+			fmt.Fprintf(b, "  dns: kept %s (%s): %s\n", r.Record, r.Host, r.Why)
+		}
+		for _, n := range a.Plan.Names {
+			for _, w := range n.Warnings {
+				fmt.Fprintf(b, "  dns: warning: %s\n", w)
+			}
+		}
+	}
+	if a.Error != "" {
+		fmt.Fprintf(b, "  dns: %s\n", a.Error)
+	}
 }
 
 func targetCell(t sweep.Target) string {

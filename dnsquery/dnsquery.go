@@ -1,7 +1,9 @@
 // Package dnsquery asks a DNS server for one name's addresses of one family:
 // a given server (fleet.yaml's resolver, --resolver) with separate A and
 // AAAA queries, or the system resolver. cert's pre-flight and sweep's DNS
-// check both compare these answers with the fleet's addresses.
+// check both compare these answers with the fleet's addresses. [Ask] also
+// returns the records' TTL, and [Nameservers] finds a zone's authoritative
+// servers: what `edgectl dns check` compares side by side.
 package dnsquery
 
 import (

@@ -65,6 +65,7 @@ func (f *Fleet) applyDefaults(present func(path string) bool) {
 	if !present("sweep.recover_after") {
 		f.Sweep.RecoverAfter = DefaultSweepRecoverAfter
 	}
+	f.applyDNSDefaults(present)
 }
 
 func def(s *string, v string) {

@@ -43,6 +43,11 @@ type Fleet struct {
 	Rollout Rollout `yaml:"rollout"`
 	// Sweep configures edgectl sweep's probes and alerts.
 	Sweep Sweep `yaml:"sweep"`
+	// DNS makes the round-robin records follow health (edgectl dns, sweep
+	// --dns). Nil when the key is absent.
+	DNS *DNS `yaml:"dns"`
+	// Alerts are where sweep's transitions and DNS changes are sent.
+	Alerts []Alert `yaml:"alerts"`
 }
 
 // SSH is the connection used for every host.
@@ -137,6 +142,10 @@ type Rollout struct {
 	// Drain is how long a host keeps serving with health answering 503
 	// before it is restarted (default 10s; 0s restarts at once).
 	Drain time.Duration `yaml:"drain"`
+	// DNSDrain takes each host's addresses out of the dns: names before it
+	// is deployed, waits the records' TTL, and puts them back after its
+	// gate passed (default false; needs dns:).
+	DNSDrain bool `yaml:"dns_drain"`
 }
 
 // Sweep configures the fleet health sweep.
@@ -155,6 +164,7 @@ type Sweep struct {
 	// RecoverAfter consecutive passing sweeps clear it (default 2).
 	RecoverAfter int `yaml:"recover_after"`
 	// AlertWebhook receives a JSON POST when a host goes down or recovers
-	// (optional). Keep it in the environment: ${EDGECTL_ALERT_WEBHOOK}.
+	// (optional). Keep it in the environment: ${EDGECTL_ALERT_WEBHOOK}. It
+	// is one more webhook entry of alerts:.
 	AlertWebhook string `yaml:"alert_webhook"`
 }

@@ -39,7 +39,7 @@ func Parse(name string, data []byte, env func(string) (string, bool)) (*Fleet, e
 		return nil, improve(err, data)
 	}
 	out := &yamlfile.Error{}
-	out.Problems = expandTree(name, root, env)
+	out.Problems = append(literalSecrets(name, root), expandTree(name, root, env)...)
 	// Second pass: the same tree with variables expanded. Only string
 	// values changed, so it decodes as the first pass did.
 	f = Fleet{}
@@ -106,6 +106,10 @@ type written struct {
 		FailAfter    *int           `yaml:"fail_after"`
 		RecoverAfter *int           `yaml:"recover_after"`
 	} `yaml:"sweep"`
+	DNS struct {
+		MinHealthy *int `yaml:"min_healthy"`
+		TTL        *int `yaml:"ttl"`
+	} `yaml:"dns"`
 }
 
 // has reports whether the dotted path was written.
@@ -127,6 +131,10 @@ func (w *written) has(path string) bool {
 		return w.Sweep.FailAfter != nil
 	case "sweep.recover_after":
 		return w.Sweep.RecoverAfter != nil
+	case "dns.min_healthy":
+		return w.DNS.MinHealthy != nil
+	case "dns.ttl":
+		return w.DNS.TTL != nil
 	}
 	panic("fleet: presence of " + path + " is not recorded")
 }

@@ -63,6 +63,8 @@ func (f *Fleet) validate() []Issue {
 		is.add("rollout.drain", "drain must not be negative; 0s restarts without draining")
 	}
 	f.validateSweep(&is)
+	f.validateDNS(&is)
+	f.validateAlerts(&is)
 	return is
 }
 

@@ -36,6 +36,8 @@ type Report struct {
 	// Alerts are the transitions this sweep caused (filled in by the
 	// caller that keeps the State).
 	Alerts []Alert `json:"alerts,omitempty"`
+	// DNSAction is what --dns did to the records (nil without --dns).
+	DNSAction *DNSAction `json:"dns_action,omitempty"`
 }
 
 // HostReport is one host's row.

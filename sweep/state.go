@@ -8,22 +8,42 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/edgectl/edgectl/notify"
 	"github.com/edgectl/edgectl/remote"
 )
 
-// stateVersion is written into state files; another version is started
-// afresh rather than misread.
-const stateVersion = 1
+// stateVersion is written into state files. Version 1 files (counts only)
+// are read as they are; any other version is started afresh rather than
+// misread.
+const stateVersion = 2
+
+// maxOutbox bounds the undelivered alerts kept; the oldest go first.
+const maxOutbox = 200
+
+// maxDNSLog bounds the DNS changes remembered.
+const maxDNSLog = 100
 
 // State remembers, across sweeps, every host+family's consecutive failures
-// and passes and whether it is currently considered down. It is what turns
-// a cron job into an alerter that speaks only on transitions.
+// and passes and whether it is currently considered down, the last level
+// of every other watched condition, the DNS changes made, and the alerts
+// not delivered yet. It is what turns a cron job into an alerter that
+// speaks only on transitions.
 type State struct {
 	Version int `json:"version"`
 	// Targets is keyed by "host/family" (e.g. "edge-2/ipv6").
 	Targets map[string]*TargetState `json:"targets"`
+	// Conditions holds the last level of each other watched thing, keyed
+	// by kind and subject: "origin/HOST" (ok, degraded), "cert/HOST" (ok,
+	// warn, fail), "drift/NAME/ADDR" and "refused/NAME/ADDR" (present).
+	Conditions map[string]string `json:"conditions"`
+	// DNSLog lists the DNS changes sweep --dns made, the latest last.
+	DNSLog []DNSLogEntry `json:"dns_log,omitempty"`
+	// Outbox holds alerts some notifier has not taken yet; they are
+	// retried on the next sweep.
+	Outbox []Outgoing `json:"outbox,omitempty"`
 }
 
 // TargetState is one host+family's history.
@@ -37,14 +57,28 @@ type TargetState struct {
 	// Since is when Down last changed (zero before the first change).
 	Since     time.Time `json:"since,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
-	// Pending is an alert that could not be delivered yet; it is retried
-	// on the next sweep.
-	Pending *Alert `json:"pending_alert,omitempty"`
+}
+
+// DNSLogEntry is one DNS change made by sweep --dns.
+type DNSLogEntry struct {
+	Time   time.Time `json:"time"`
+	Op     string    `json:"op"`
+	Record string    `json:"record"`
+	Host   string    `json:"host,omitempty"`
+	Reason string    `json:"reason"`
+}
+
+// Outgoing is an alert and the notifiers that still have to take it
+// (nil: every notifier, not tried yet).
+type Outgoing struct {
+	Alert Alert    `json:"alert"`
+	To    []string `json:"to,omitempty"`
+	Tried bool     `json:"tried,omitempty"`
 }
 
 // NewState returns an empty state: every target healthy, no history.
 func NewState() *State {
-	return &State{Version: stateVersion, Targets: map[string]*TargetState{}}
+	return &State{Version: stateVersion, Targets: map[string]*TargetState{}, Conditions: map[string]string{}}
 }
 
 // LoadState reads a state file; a missing file is a new state. A file of
@@ -61,8 +95,12 @@ func LoadState(path string) (*State, error) {
 	if err := json.Unmarshal(data, s); err != nil {
 		return nil, fmt.Errorf("sweep state %s is not valid JSON (%v): delete it to start afresh", path, err)
 	}
-	if s.Version != stateVersion || s.Targets == nil {
+	if (s.Version != stateVersion && s.Version != 1) || s.Targets == nil {
 		return NewState(), nil
+	}
+	s.Version = stateVersion
+	if s.Conditions == nil {
+		s.Conditions = map[string]string{}
 	}
 	return s, nil
 }
@@ -82,17 +120,21 @@ func (s *State) Save(path string) error {
 	return nil
 }
 
-// Update counts this sweep's result for every probed address and returns
-// the alerts of targets that changed state: "down" after failAfter
-// consecutive failures, "recovered" after recoverAfter consecutive passes
-// of a target that was down. Each new alert is also kept as the target's
-// Pending alert until Delivered is called. Targets no longer in the fleet
-// are forgotten.
+// Update counts this sweep's result for every probed address and judges
+// the other watched conditions, and returns the alerts of what changed:
+// an address "down" after failAfter consecutive failures and "recovered"
+// after recoverAfter consecutive passes; an agent whose origin is down
+// ("degraded") or back; a certificate crossing 14 or 3 days left (or
+// refused) or fine again; a record in DNS that is no fleet address
+// appearing or going away. Each alert is also queued in the outbox until
+// every notifier took it. Hosts no longer in the fleet are forgotten.
 func (s *State) Update(r *Report, failAfter, recoverAfter int, now time.Time) []Alert {
 	failAfter, recoverAfter = max(failAfter, 1), max(recoverAfter, 1)
 	seen := map[string]bool{}
 	var out []Alert
+	hosts := map[string]bool{}
 	for _, h := range r.Hosts {
+		hosts[h.Name] = true
 		for _, ft := range []struct {
 			family string
 			t      Target
@@ -108,62 +150,151 @@ func (s *State) Update(r *Report, failAfter, recoverAfter int, now time.Time) []
 				s.Targets[key] = ts
 			}
 			ts.Address = ft.t.Address
-			var a *Alert
 			if ft.t.Status == StatusOK {
 				ts.Passes, ts.Failures, ts.LastError = ts.Passes+1, 0, ""
 				if ts.Down && ts.Passes >= recoverAfter {
 					ts.Down, ts.Since = false, now
-					a = newAlert(h.Name, ft.family, ft.t.Address, AlertRecovered, "", now, ts.Passes)
+					out = append(out, addressEvent(h.Name, ft.family, ft.t.Address, AlertRecovered, "", now, ts.Passes))
 				}
 			} else {
 				ts.Failures, ts.Passes, ts.LastError = ts.Failures+1, 0, ft.t.Error
 				if !ts.Down && ts.Failures >= failAfter {
 					ts.Down, ts.Since = true, now
-					a = newAlert(h.Name, ft.family, ft.t.Address, AlertDown, ft.t.Error, now, ts.Failures)
+					out = append(out, addressEvent(h.Name, ft.family, ft.t.Address, AlertDown, ft.t.Error, now, ts.Failures))
 				}
 			}
-			if a == nil {
-				continue
-			}
-			if ts.Pending != nil && ts.Pending.Status == AlertDown && a.Status == AlertRecovered {
-				// The outage was never announced; its recovery need not be.
-				ts.Pending = nil
-				continue
-			}
-			ts.Pending = a
-			out = append(out, *a)
 		}
+		out = append(out, s.hostConditions(h, now)...)
 	}
 	for key := range s.Targets {
 		if !seen[key] {
 			delete(s.Targets, key)
 		}
 	}
+	for key := range s.Conditions {
+		if kind, host, _ := strings.Cut(key, "/"); (kind == "origin" || kind == "cert") && !hosts[host] {
+			delete(s.Conditions, key)
+		}
+	}
+	if r.DNS.Status != StatusSkip && r.DNS.Error == "" {
+		var drift []string
+		for _, d := range r.DNS.Domains {
+			for _, a := range d.Unexpected {
+				drift = append(drift, d.Name+"/"+a)
+			}
+		}
+		out = append(out, s.setOf("drift", drift, func(key, status string) Alert {
+			name, addr, _ := strings.Cut(key, "/")
+			return driftEvent(name, addr, status, now)
+		})...)
+	}
+	return s.queue(out...)
+}
+
+// hostConditions judges a host's origin and certificate.
+func (s *State) hostConditions(h HostReport, now time.Time) []Alert {
+	var out []Alert
+	live := h.IPv4.Status == StatusOK || h.IPv6.Status == StatusOK
+	if live {
+		level, detail := StatusOK, ""
+		for _, u := range h.Upstreams {
+			if u.Live == 0 && u.Total > 0 {
+				level = StatusDegraded
+				detail = fmt.Sprintf("upstream %s has no live server (0/%d): the agent answers 503 for its routes", u.Name, u.Total)
+				break
+			}
+		}
+		key := "origin/" + h.Name
+		prev, known := s.Conditions[key]
+		s.Conditions[key] = level
+		if prev != level && (known || level != StatusOK) {
+			status := StatusDegraded
+			if level == StatusOK {
+				status = AlertRecovered
+			}
+			out = append(out, originEvent(h.Name, status, detail, now))
+		}
+	}
+	if h.TLS != nil {
+		key := "cert/" + h.Name
+		prev, known := s.Conditions[key]
+		s.Conditions[key] = h.TLS.Status
+		if prev != h.TLS.Status && (known || h.TLS.Status != StatusOK) {
+			out = append(out, certEvent(h.Name, h.TLS, now))
+		}
+	}
 	return out
+}
+
+// setOf tracks a set of present conditions of one kind ("drift",
+// "refused"): a key that appears alerts with status DNSDrift/DNSRefused
+// (through mk), one that goes away with DNSCleared.
+func (s *State) setOf(kind string, present []string, mk func(key, status string) Alert) []Alert {
+	var out []Alert
+	here := map[string]bool{}
+	on := DNSDrift
+	if kind == "refused" {
+		on = DNSRefused
+	}
+	for _, k := range present {
+		here[k] = true
+		if _, known := s.Conditions[kind+"/"+k]; !known {
+			s.Conditions[kind+"/"+k] = on
+			out = append(out, mk(k, on))
+		}
+	}
+	var gone []string
+	for key := range s.Conditions {
+		if k, ok := strings.CutPrefix(key, kind+"/"); ok && !here[k] {
+			gone = append(gone, k)
+		}
+	}
+	sort.Strings(gone)
+	for _, k := range gone {
+		delete(s.Conditions, kind+"/"+k)
+		out = append(out, mk(k, DNSCleared))
+	}
+	return out
+}
+
+// queue adds alerts to the outbox and returns those it kept. An
+// undelivered alert about the same thing is replaced by the newer one, and
+// a problem that was never announced is not announced as gone either.
+func (s *State) queue(alerts ...Alert) []Alert {
+	var kept []Alert
+	for _, a := range alerts {
+		replaced := false
+		for i := range s.Outbox {
+			old := &s.Outbox[i]
+			if old.Alert.Key() != a.Key() || old.Tried {
+				continue
+			}
+			if old.Alert.Severity != notify.SeverityInfo && a.Severity == notify.SeverityInfo {
+				s.Outbox = append(s.Outbox[:i], s.Outbox[i+1:]...)
+			} else {
+				old.Alert = a
+				kept = append(kept, a)
+			}
+			replaced = true
+			break
+		}
+		if !replaced {
+			s.Outbox = append(s.Outbox, Outgoing{Alert: a})
+			kept = append(kept, a)
+		}
+	}
+	if n := len(s.Outbox); n > maxOutbox {
+		s.Outbox = s.Outbox[n-maxOutbox:]
+	}
+	return kept
 }
 
 // Pending lists the alerts not delivered yet (including this sweep's), in
-// a stable order.
+// order.
 func (s *State) Pending() []Alert {
-	var out []Alert
-	for _, ts := range s.Targets {
-		if ts.Pending != nil {
-			out = append(out, *ts.Pending)
-		}
+	out := make([]Alert, 0, len(s.Outbox))
+	for _, o := range s.Outbox {
+		out = append(out, o.Alert)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].Time.Equal(out[j].Time) {
-			return out[i].Time.Before(out[j].Time)
-		}
-		return out[i].Host+out[i].Family < out[j].Host+out[j].Family
-	})
 	return out
-}
-
-// Delivered clears a pending alert once the webhook has taken it.
-func (s *State) Delivered(a Alert) {
-	if ts := s.Targets[a.Host+"/"+a.Family]; ts != nil && ts.Pending != nil &&
-		ts.Pending.Status == a.Status && ts.Pending.Time.Equal(a.Time) {
-		ts.Pending = nil
-	}
 }

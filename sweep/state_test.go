@@ -48,9 +48,7 @@ func TestStateTransitions(t *testing.T) {
 				default:
 					got.WriteByte('r')
 				}
-				for _, a := range s.Pending() {
-					s.Delivered(a)
-				}
+				s.Deliver(t.Context(), nil)
 			}
 			if got.String() != tc.want {
 				t.Fatalf("alerts %s, want %s", got.String(), tc.want)

@@ -1,0 +1,176 @@
+package sweep
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/edgectl/edgectl/dnsrecords"
+	"github.com/edgectl/edgectl/dnssync"
+	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/notify"
+)
+
+// ProbeAddrs is every fleet address with this sweep's verdict: wanted in
+// DNS when its own family's probe passed. It is what `edgectl dns
+// plan|sync` follows. hold (may be nil) names the hosts to leave alone and
+// why (a host being deployed).
+func ProbeAddrs(f *fleet.Fleet, r *Report, hold func(host string) string) []dnssync.Addr {
+	return fleetAddrs(f, r, hold, func(h HostReport, family string, t Target) (bool, string) {
+		return t.Status == StatusOK, t.Error
+	})
+}
+
+// StateAddrs is every fleet address with the verdict of the state: wanted
+// in DNS unless it is down (fail_after consecutive failures, until
+// recover_after passes). It is what `sweep --dns` follows; call it after
+// Update.
+func (s *State) StateAddrs(f *fleet.Fleet, r *Report, hold func(host string) string) []dnssync.Addr {
+	return fleetAddrs(f, r, hold, func(h HostReport, family string, t Target) (bool, string) {
+		ts := s.Targets[h.Name+"/"+family]
+		if ts == nil || !ts.Down {
+			return true, ""
+		}
+		return false, fmt.Sprintf("down for %s: %s", plural(ts.Failures, "sweep", "sweeps"), ts.LastError)
+	})
+}
+
+func fleetAddrs(f *fleet.Fleet, r *Report, hold func(string) string, verdict func(HostReport, string, Target) (bool, string)) []dnssync.Addr {
+	var out []dnssync.Addr
+	for i, h := range f.Hosts {
+		if i >= len(r.Hosts) {
+			break
+		}
+		hr := r.Hosts[i]
+		held := ""
+		if hold != nil {
+			held = hold(h.Name)
+		}
+		for _, fa := range []struct {
+			family, ip string
+			t          Target
+		}{{"ipv4", h.IPv4, hr.IPv4}, {"ipv6", h.IPv6, hr.IPv6}} {
+			a, err := netip.ParseAddr(fa.ip)
+			if err != nil {
+				continue
+			}
+			want, why := verdict(hr, fa.family, fa.t)
+			out = append(out, dnssync.Addr{Host: h.Name, Family: fa.family, Addr: a.Unmap(), Want: want, Why: why, Hold: held})
+		}
+	}
+	return out
+}
+
+// DNSAction is what sweep --dns did to the records.
+type DNSAction struct {
+	Plan   *dnssync.Plan   `json:"plan"`
+	Result *dnssync.Result `json:"result"`
+	// Error is set when listing or changing the records failed (the
+	// records are then as they were, unless it says otherwise).
+	Error string `json:"error,omitempty"`
+}
+
+// ActDNS makes the records of the fleet's dns: names follow the state's
+// verdicts through p, within the safety rules, and records what it did and
+// what a rule held back in the state, with an alert for each change made,
+// each removal newly held back (once, until it is no longer), and each
+// record that is no fleet address (once). Call it after Update; it
+// returns the new alerts (also queued).
+func (s *State) ActDNS(ctx context.Context, p dnsrecords.Provider, f *fleet.Fleet, r *Report, hold func(string) string, now time.Time) (*DNSAction, []Alert) {
+	act := &DNSAction{}
+	plan, err := dnssync.Build(ctx, p, f.DNSNames(), s.StateAddrs(f, r, hold), dnssync.PolicyOf(f.DNS, false))
+	if err != nil {
+		act.Error = err.Error()
+		return act, nil
+	}
+	act.Plan = plan
+	res, err := dnssync.Apply(ctx, p, plan.Changes())
+	act.Result = res
+	var out []Alert
+	if err != nil {
+		act.Error = err.Error()
+		a := Alert{Kind: notify.KindDNSChange, Severity: notify.SeverityCritical, Status: "failed", Error: err.Error(), Time: now.UTC(),
+			Text: "edgectl dns: changing the records failed: " + err.Error()}
+		out = append(out, a)
+	}
+	for _, c := range res.Done {
+		s.DNSLog = append(s.DNSLog, DNSLogEntry{Time: now.UTC(), Op: c.Op, Record: c.Record.String(), Host: c.Host, Reason: c.Reason})
+		out = append(out, changeEvent(c, now))
+	}
+	if n := len(s.DNSLog); n > maxDNSLog {
+		s.DNSLog = s.DNSLog[n-maxDNSLog:]
+	}
+	var refused, drift []string
+	why := map[string]dnssync.Refusal{}
+	for _, np := range plan.Names {
+		for _, rf := range np.Refused {
+			k := np.Name + "/" + rf.Record.Addr.String()
+			refused = append(refused, k)
+			why[k] = rf
+		}
+		for _, d := range np.Drift {
+			drift = append(drift, np.Name+"/"+d.Addr.String())
+		}
+	}
+	out = append(out, s.setOf("refused", refused, func(key, status string) Alert {
+		return refusedEvent(key, why[key], status, now)
+	})...)
+	// Drift seen by the provider: the same keys as the resolver's view in
+	// Update, so a record found both ways alerts once.
+	for _, k := range drift {
+		if _, known := s.Conditions["drift/"+k]; !known {
+			s.Conditions["drift/"+k] = DNSDrift
+			name, addr, _ := cut(k)
+			out = append(out, driftEvent(name, addr, DNSDrift, now))
+		}
+	}
+	return act, s.queue(out...)
+}
+
+func changeEvent(c dnssync.Change, now time.Time) Alert {
+	a := Alert{Kind: notify.KindDNSChange, Host: c.Host, Name: c.Record.Name, Family: c.Record.Type, Address: c.Record.Addr.String(),
+		Error: c.Reason, Time: now.UTC()}
+	if c.Op == dnssync.OpAdd {
+		a.Status, a.Severity = DNSAdded, notify.SeverityInfo
+		a.Text = fmt.Sprintf("edgectl dns: added %s back (%s is healthy again)", c.Record, c.Host)
+	} else {
+		a.Status, a.Severity = DNSRemoved, notify.SeverityWarning
+		who := c.Reason
+		if c.Host != "" {
+			who = c.Host + " " + c.Reason
+		}
+		a.Text = fmt.Sprintf("edgectl dns: removed %s (%s)", c.Record, who)
+	}
+	return a
+}
+
+func refusedEvent(key string, rf dnssync.Refusal, status string, now time.Time) Alert {
+	name, addr, _ := cut(key)
+	a := Alert{Kind: notify.KindDNSRefused, Host: rf.Host, Name: name, Family: rrType(addr), Address: addr, Status: status, Time: now.UTC()}
+	if status == DNSRefused {
+		a.Severity, a.Error = notify.SeverityCritical, rf.Why
+		a.Text = fmt.Sprintf("edgectl dns: kept %s %s %s although %s is down: %s", name, a.Family, addr, orRecord(rf.Host), rf.Why)
+	} else {
+		a.Severity = notify.SeverityInfo
+		a.Text = fmt.Sprintf("edgectl dns: %s %s %s is no longer held back by a safety rule", name, a.Family, addr)
+	}
+	return a
+}
+
+func orRecord(host string) string {
+	if host == "" {
+		return "it"
+	}
+	return host
+}
+
+// cut splits "NAME/ADDR".
+func cut(k string) (name, addr string, ok bool) {
+	for i := len(k) - 1; i >= 0; i-- {
+		if k[i] == '/' {
+			return k[:i], k[i+1:], true
+		}
+	}
+	return k, "", false
+}
