@@ -226,8 +226,8 @@ func checkUnitPath(is *issues, key, what, p, example string) bool {
 		return true
 	case !strings.HasPrefix(p, "/"):
 		is.add(key, "%s %q must be an absolute path, e.g. %s", what, p, example)
-	case strings.ContainsAny(p, " \t\r\n\"'\\;") || !printable(p):
-		is.add(key, "%s %q cannot go into a systemd unit: no spaces, quotes, backslashes, ';' or control characters", what, p)
+	case strings.ContainsAny(p, " \t\r\n\"'\\;$%") || !printable(p):
+		is.add(key, "%s %q cannot go into a systemd unit: no spaces, quotes, backslashes, ';', '$', '%%' or control characters", what, p)
 	case path.Clean(p) != p && path.Clean(p)+"/" != p:
 		is.add(key, "%s %q: write it as %s", what, p, path.Clean(p))
 	default:
