@@ -24,7 +24,9 @@ import (
 // gets: one socket that answers on both families (loopbacks and the public
 // addresses), its working directory, user, environment (quoting included)
 // and env file, a file system it can write only where read_write_paths
-// says, and a listening socket that stays open while the app restarts.
+// says, and a listening socket that stays open while the app restarts, so
+// that an app which finishes what it accepted (unitapp does) fails no
+// request across a restart: new connections wait in the socket's backlog.
 // A second unit checks the dynamic user. Root and systemd-nspawn only.
 func TestBackendUnitsUnderSystemd(t *testing.T) {
 	if err := testbed.Check(); err != nil {
@@ -135,7 +137,15 @@ func TestBackendUnitsUnderSystemd(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, addr := range []string{h.IPv4, h.IPv6} {
 		wg.Go(func() {
-			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+			var local string
+			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+				DialContext: func(ctx context.Context, n, a string) (net.Conn, error) {
+					conn, err := (&net.Dialer{}).DialContext(ctx, n, a)
+					if err == nil {
+						local = conn.LocalAddr().String()
+					}
+					return conn, err
+				}}}
 			for {
 				select {
 				case <-stop:
@@ -145,7 +155,7 @@ func TestBackendUnitsUnderSystemd(t *testing.T) {
 				resp, err := c.Get("http://" + net.JoinHostPort(addr, "8000") + "/")
 				if err != nil {
 					failed.Add(1)
-					t.Logf("during the restart: %v", err)
+					t.Logf("during the restart: %v (from %s)", err, local)
 				} else {
 					resp.Body.Close()
 				}
@@ -165,6 +175,8 @@ func TestBackendUnitsUnderSystemd(t *testing.T) {
 		t.Errorf("restarting the service restarted its socket (%s → %s)", strings.TrimSpace(sockSince), strings.TrimSpace(s))
 	}
 	if failed.Load() > 0 {
+		out, _ := bed.Run(ctx, "vps1", "journalctl -u mop-api --no-pager -o short-monotonic | grep -B12 -A6 Stopping")
+		t.Logf("the app's journal around the restart:\n%s", out)
 		t.Errorf("%d of %d requests failed while the app restarted behind its socket", failed.Load(), done.Load())
 	}
 	t.Logf("%d requests over both families during the restart, %d failed", done.Load(), failed.Load())

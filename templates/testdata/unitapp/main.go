@@ -12,9 +12,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"os/user"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
 )
 
 func main() {
@@ -52,5 +56,32 @@ func main() {
 		}
 		w.Write([]byte("ok"))
 	})
-	panic(http.Serve(ln, nil))
+	// On SIGTERM stop accepting and finish every connection accepted, its
+	// request included. Connections not yet accepted stay in the socket's
+	// backlog for the next process when systemd owns the socket.
+	// (http.Server.Shutdown is not used: it drops a request it reads after
+	// shutdown began, even the first one of a new connection.)
+	var open atomic.Int64
+	srv := &http.Server{ConnState: func(c net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
+	served := make(chan struct{})
+	go func() {
+		srv.Serve(ln)
+		close(served)
+	}()
+	<-stop
+	srv.SetKeepAlivesEnabled(false) // close idle connections, and others after their response
+	ln.Close()
+	<-served
+	for deadline := time.Now().Add(5 * time.Second); open.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 }
