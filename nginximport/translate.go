@@ -81,6 +81,9 @@ func Translate(cfg *nginxconf.Config, opts Options) (*Result, error) {
 
 // other applies the rules table to a directive nothing else handled.
 func (t *translator) other(d *nginxconf.Directive, inServer bool) {
+	if len(d.Args) == 1 && d.Args[0] == "off" && d.Block == nil {
+		return // gzip off, access_log off, auth_basic off, proxy_cache off: nothing is lost
+	}
 	if r := ruleFor(d.Name, inServer); r.imp != "" {
 		t.rep.drop(d, r.imp, r.reason)
 	}
