@@ -60,6 +60,9 @@ type Found struct {
 	// run or when installing failed).
 	Chosen      bool   `json:"chosen"`
 	InstalledTo string `json:"installed_to,omitempty"`
+	// Kept is set when certs_dir already held this certificate, or one of
+	// the same names that expires later (its serial), which was left.
+	Kept string `json:"kept_serial,omitempty"`
 
 	chain, key []byte
 	leaf       *x509.Certificate
@@ -174,10 +177,15 @@ func importHost(ctx context.Context, c ImportConfig, h fleet.Host) HostImport {
 		} else {
 			f := &cands[best]
 			f.Chosen = true
+			name := CertName(d)
 			if to, ok := installed[f.Serial]; ok {
 				f.InstalledTo = to
+			} else if kept := present(ctx, rh, c.Fleet.Agent.TLS.CertsDir, name, d, f.leaf); kept != "" {
+				f.Kept = kept
+				if !c.DryRun {
+					f.InstalledTo = path.Join(c.Fleet.Agent.TLS.CertsDir, name) + "/"
+				}
 			} else if !c.DryRun {
-				name := CertName(d)
 				stored := &StoredCert{Meta: CertMeta{Name: name, Serial: f.Serial}, Chain: f.chain, Key: f.key, Leaf: f.leaf}
 				if err := install(ctx, rh, c.Fleet.Agent.TLS.CertsDir, stored); err != nil {
 					hi.Error = err.Error()
@@ -191,6 +199,24 @@ func importHost(ctx context.Context, c ImportConfig, h fleet.Host) HostImport {
 		hi.Found = append(hi.Found, cands...)
 	}
 	return hi
+}
+
+// present returns the serial of the certificate certs_dir/<name>/ holds
+// when it is leaf itself or one for domain that expires no earlier: then
+// nothing is replaced (cert import never undoes a renewal by edgectl).
+func present(ctx context.Context, h remote.Host, certsDir, name, domain string, leaf *x509.Certificate) string {
+	chain, err := h.ReadFile(ctx, path.Join(certsDir, name, ChainFile))
+	if err != nil {
+		return ""
+	}
+	cur, err := parseLeaf(chain)
+	if err != nil || !coversName(cur, domain) {
+		return ""
+	}
+	if cur.SerialNumber.Cmp(leaf.SerialNumber) == 0 || !cur.NotAfter.Before(leaf.NotAfter) {
+		return cur.SerialNumber.Text(16)
+	}
+	return ""
 }
 
 // check fills in what the certificate is and whether it can serve domain.

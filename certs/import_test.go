@@ -202,6 +202,25 @@ func TestImportExisting(t *testing.T) {
 			t.Errorf("%s: staging left %v", host, entries)
 		}
 	}
+	// A second run changes nothing; a newer certificate in certs_dir
+	// (renewed by edgectl) is never replaced by an older imported one.
+	again, err := ImportExisting(ctx, ImportConfig{Fleet: fl, Dial: dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := chosen(again, "acme", "example.test"); c == nil || c.Kept != "1ecc" {
+		t.Errorf("second run: %+v", c)
+	}
+	newer, newerKey := ca.issue(t, 0x2e7, false, later.Add(24*time.Hour), "example.test", "www.example.test")
+	put(t, roots["deploy"], map[string][]byte{"etc/edgectl/certs/example.test/fullchain.pem": newer, "etc/edgectl/certs/example.test/privkey.pem": newerKey})
+	again, err = ImportExisting(ctx, ImportConfig{Fleet: fl, Dial: dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := chosen(again, "deploy", "example.test"); c == nil || c.Kept != "2e7" {
+		t.Errorf("a newer certificate in certs_dir: %+v", c)
+	}
+	checkInstalledSerial(t, filepath.Join(roots["deploy"], "etc/edgectl/certs/example.test"), "example.test", "2e7")
 	// The expired acme.sh certificate is reported, not chosen.
 	if f := findSerial(res, "acme", "1d"); f == nil || !strings.HasPrefix(f.Problem, "expired on ") || f.Chosen {
 		t.Errorf("the expired certificate: %+v", f)
@@ -244,6 +263,12 @@ func checkInstalled(t *testing.T, dir, name, serial string) {
 			t.Errorf("%s: mode %v, want %v", f, st.Mode().Perm(), mode)
 		}
 	}
+	checkInstalledSerial(t, dir, name, serial)
+}
+
+// checkInstalledSerial checks the serial the agent's store serves for name.
+func checkInstalledSerial(t *testing.T, dir, name, serial string) {
+	t.Helper()
 	store, err := certstore.Open(filepath.Dir(dir), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

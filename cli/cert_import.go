@@ -137,9 +137,14 @@ func writeCertImport(w io.Writer, res *certs.ImportResult, certsDir string) erro
 				continue
 			}
 			where := "would be installed in " + certsDir
-			if f.InstalledTo != "" {
+			switch {
+			case f.Kept == f.Serial:
+				where = "already in " + certsDir
+			case f.Kept != "":
+				where = "not installed: " + certsDir + " has serial " + f.Kept + ", which expires no earlier"
+			case f.InstalledTo != "":
 				where = "installed in " + f.InstalledTo
-			} else if !res.DryRun {
+			case !res.DryRun:
 				where = "not installed"
 			}
 			if seen[f.Serial] {
