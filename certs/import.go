@@ -60,8 +60,8 @@ type Found struct {
 	// run or when installing failed).
 	Chosen      bool   `json:"chosen"`
 	InstalledTo string `json:"installed_to,omitempty"`
-	// Kept is set when certs_dir already held this certificate, or one of
-	// the same names that expires later (its serial), which was left.
+	// Kept is the serial of the certificate certs_dir already held for the
+	// domain, left in place because it expires no earlier.
 	Kept string `json:"kept_serial,omitempty"`
 
 	chain, key []byte
@@ -180,11 +180,8 @@ func importHost(ctx context.Context, c ImportConfig, h fleet.Host) HostImport {
 			name := CertName(d)
 			if to, ok := installed[f.Serial]; ok {
 				f.InstalledTo = to
-			} else if kept := present(ctx, rh, c.Fleet.Agent.TLS.CertsDir, name, d, f.leaf); kept != "" {
+			} else if kept := newer(ctx, rh, c.Fleet.Agent.TLS.CertsDir, name, d, f.leaf); kept != "" {
 				f.Kept = kept
-				if !c.DryRun {
-					f.InstalledTo = path.Join(c.Fleet.Agent.TLS.CertsDir, name) + "/"
-				}
 			} else if !c.DryRun {
 				stored := &StoredCert{Meta: CertMeta{Name: name, Serial: f.Serial}, Chain: f.chain, Key: f.key, Leaf: f.leaf}
 				if err := install(ctx, rh, c.Fleet.Agent.TLS.CertsDir, stored); err != nil {
@@ -201,22 +198,20 @@ func importHost(ctx context.Context, c ImportConfig, h fleet.Host) HostImport {
 	return hi
 }
 
-// present returns the serial of the certificate certs_dir/<name>/ holds
-// when it is leaf itself or one for domain that expires no earlier: then
-// nothing is replaced (cert import never undoes a renewal by edgectl).
-func present(ctx context.Context, h remote.Host, certsDir, name, domain string, leaf *x509.Certificate) string {
+// newer returns the serial of the certificate certs_dir/<name>/ holds when
+// it is another one for domain that expires no earlier than leaf: cert
+// import never undoes a renewal by edgectl. The same certificate is
+// installed again (which gives it the directory's owner again).
+func newer(ctx context.Context, h remote.Host, certsDir, name, domain string, leaf *x509.Certificate) string {
 	chain, err := h.ReadFile(ctx, path.Join(certsDir, name, ChainFile))
 	if err != nil {
 		return ""
 	}
 	cur, err := parseLeaf(chain)
-	if err != nil || !coversName(cur, domain) {
+	if err != nil || !coversName(cur, domain) || cur.SerialNumber.Cmp(leaf.SerialNumber) == 0 || cur.NotAfter.Before(leaf.NotAfter) {
 		return ""
 	}
-	if cur.SerialNumber.Cmp(leaf.SerialNumber) == 0 || !cur.NotAfter.Before(leaf.NotAfter) {
-		return cur.SerialNumber.Text(16)
-	}
-	return ""
+	return cur.SerialNumber.Text(16)
 }
 
 // check fills in what the certificate is and whether it can serve domain.

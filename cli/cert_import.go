@@ -138,8 +138,6 @@ func writeCertImport(w io.Writer, res *certs.ImportResult, certsDir string) erro
 			}
 			where := "would be installed in " + certsDir
 			switch {
-			case f.Kept == f.Serial:
-				where = "already in " + certsDir
 			case f.Kept != "":
 				where = "not installed: " + certsDir + " has serial " + f.Kept + ", which expires no earlier"
 			case f.InstalledTo != "":
