@@ -103,23 +103,8 @@ var ErrNothingImported = errors.New("no certificate was imported")
 // into place, key 0600), and reports the cron entries and timers that still
 // renew with acme.sh or certbot.
 func ImportExisting(ctx context.Context, c ImportConfig) (*ImportResult, error) {
-	if c.Fleet == nil {
-		return nil, errors.New("no fleet")
-	}
-	if len(c.Domains) == 0 {
-		c.Domains = c.Fleet.Domains
-	}
-	if len(c.Domains) == 0 {
-		return nil, errors.New("no domains: list them under domains: in fleet.yaml")
-	}
-	if c.Hosts == nil {
-		c.Hosts = c.Fleet.Hosts
-	}
-	if c.Log == nil {
-		c.Log = slog.New(slog.DiscardHandler)
-	}
-	if c.Now == nil {
-		c.Now = time.Now
+	if err := c.defaults(); err != nil {
+		return nil, err
 	}
 	res := &ImportResult{DryRun: c.DryRun, Hosts: make([]HostImport, len(c.Hosts))}
 	done := make(chan struct{}, len(c.Hosts))
@@ -140,15 +125,51 @@ func ImportExisting(ctx context.Context, c ImportConfig) (*ImportResult, error) 
 	return res, ErrNothingImported
 }
 
-// importHost searches, checks and installs on one host.
+func (c *ImportConfig) defaults() error {
+	if c.Fleet == nil {
+		return errors.New("no fleet")
+	}
+	if len(c.Domains) == 0 {
+		c.Domains = c.Fleet.Domains
+	}
+	if len(c.Domains) == 0 {
+		return errors.New("no domains: list them under domains: in fleet.yaml")
+	}
+	if c.Hosts == nil {
+		c.Hosts = c.Fleet.Hosts
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// importHost dials one host and imports on it.
 func importHost(ctx context.Context, c ImportConfig, h fleet.Host) HostImport {
-	hi := HostImport{Host: h.Name, Found: []Found{}, Renewals: []Renewal{}}
 	rh, err := c.Dial(ctx, h)
 	if err != nil {
-		hi.Error = err.Error()
-		return hi
+		return HostImport{Host: h.Name, Found: []Found{}, Renewals: []Renewal{}, Error: err.Error()}
 	}
 	defer rh.Close()
+	return importOn(ctx, c, h, rh)
+}
+
+// ImportOnHost is ImportExisting for one host already connected (rh is
+// not closed): a step of a deploy that takes a node over. c.Hosts and
+// c.Dial are not used.
+func ImportOnHost(ctx context.Context, c ImportConfig, h fleet.Host, rh remote.Host) (HostImport, error) {
+	if err := c.defaults(); err != nil {
+		return HostImport{}, err
+	}
+	return importOn(ctx, c, h, rh), nil
+}
+
+// importOn searches, checks and installs on one host.
+func importOn(ctx context.Context, c ImportConfig, h fleet.Host, rh remote.Host) HostImport {
+	hi := HostImport{Host: h.Name, Found: []Found{}, Renewals: []Renewal{}}
 	found, err := scan(ctx, rh)
 	if err != nil {
 		hi.Error = err.Error()

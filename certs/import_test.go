@@ -341,7 +341,8 @@ func certbotLayout(t *testing.T, ca *importCA, root string, now time.Time) {
 }
 
 // TestImportExistingOverSSH reads certbot's symlinked files and writes
-// certs_dir through a real sshd (SFTP), as on a fleet host.
+// certs_dir through a real sshd (SFTP), as on a fleet host, on a
+// connection a deploy already holds (ImportOnHost).
 func TestImportExistingOverSSH(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{Addrs: []string{"::1"}})
 	root := t.TempDir()
@@ -355,12 +356,22 @@ func TestImportExistingOverSSH(t *testing.T) {
 		}
 		return remote.Rooted(s, root, h.Name), nil
 	}
-	res, err := ImportExisting(context.Background(), ImportConfig{Fleet: fl, Dial: dial})
+	rh, err := dial(context.Background(), fl.Hosts[0])
 	if err != nil {
-		t.Fatalf("%v\n%+v", err, res)
+		t.Fatal(err)
 	}
+	defer rh.Close()
+	hi, err := ImportOnHost(context.Background(), ImportConfig{Fleet: fl}, fl.Hosts[0], rh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := &ImportResult{Hosts: []HostImport{hi}}
 	if c := chosen(res, "edge-1", "example.test"); c == nil || c.Serial != "cb2" || c.InstalledTo == "" {
-		t.Fatalf("over SSH: %+v", res.Hosts[0])
+		t.Fatalf("over SSH: %+v", hi)
+	}
+	// The connection is still usable: ImportOnHost does not close it.
+	if _, err := rh.Run(context.Background(), "true", nil); err != nil {
+		t.Fatalf("the connection was closed: %v", err)
 	}
 	checkInstalled(t, filepath.Join(root, "etc/edgectl/certs/example.test"), "example.test", "cb2")
 	if got := len(hostImport(res, "edge-1").Renewals); got != 2 {
