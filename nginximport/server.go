@@ -73,7 +73,7 @@ func (t *translator) server(srv *nginxconf.Directive, parent scope) {
 			s.listens[i].tls = true
 		}
 	}
-	t.certificates(s, srv)
+	t.certificates(s, srv, parent)
 	for _, d := range srv.Block {
 		switch d.Name {
 		case "listen", "server_name", "ssl_certificate", "ssl_certificate_key", "ssl":
@@ -158,12 +158,17 @@ func (t *translator) serverNames(s *serverInfo) {
 }
 
 // certificates records ssl_certificate and its key.
-func (t *translator) certificates(s *serverInfo, srv *nginxconf.Directive) {
+func (t *translator) certificates(s *serverInfo, srv *nginxconf.Directive, parent scope) {
 	certs := nginxconf.Find(srv.Block, "ssl_certificate")
 	keys := nginxconf.Find(srv.Block, "ssl_certificate_key")
+	if len(certs) == 0 && s.tls && parent["ssl_certificate"] != nil {
+		// Set once for every server, in http.
+		certs = []*nginxconf.Directive{parent["ssl_certificate"]}
+		keys = []*nginxconf.Directive{parent["ssl_certificate_key"]}
+	}
 	for i, c := range certs {
 		key := ""
-		if i < len(keys) {
+		if i < len(keys) && keys[i] != nil {
 			key = keys[i].Arg(0)
 		}
 		var names []string

@@ -9,6 +9,10 @@ import (
 
 // stream translates stream servers with proxy_pass into streams.
 func (t *translator) stream(st *nginxconf.Directive) {
+	// stream has upstream names of its own.
+	httpBlocks := t.blocks
+	t.blocks = map[string]*upstreamOut{}
+	defer func() { t.blocks = httpBlocks }()
 	for _, d := range nginxconf.Find(st.Block, "upstream") {
 		t.upstreamBlock(d)
 	}

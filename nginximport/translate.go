@@ -98,6 +98,7 @@ var inherited = []string{
 	"proxy_connect_timeout", "proxy_read_timeout", "client_max_body_size", "proxy_ssl_name",
 	"proxy_ssl_trusted_certificate", "proxy_ssl_verify", "proxy_next_upstream_tries", "root",
 	"keepalive_timeout", "client_header_timeout", "client_body_timeout", "send_timeout",
+	"ssl_certificate", "ssl_certificate_key",
 }
 
 // child is the scope inside block.
@@ -141,8 +142,9 @@ func (t *translator) http(h *nginxconf.Directive) {
 			t.header(d, false)
 		case "proxy_connect_timeout", "proxy_read_timeout", "client_max_body_size", "proxy_ssl_name",
 			"proxy_ssl_trusted_certificate", "proxy_ssl_verify", "proxy_next_upstream_tries", "root", "index",
-			"keepalive_timeout", "client_header_timeout", "client_body_timeout", "send_timeout", "proxy_ssl_server_name":
-			// used where a location needs them
+			"keepalive_timeout", "client_header_timeout", "client_body_timeout", "send_timeout", "proxy_ssl_server_name",
+			"ssl_certificate", "ssl_certificate_key":
+			// used where a server or location needs them
 		case "proxy_pass":
 		default:
 			t.other(d, false)

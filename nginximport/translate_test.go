@@ -139,6 +139,16 @@ func TestTranslate(t *testing.T) {
 			yaml: []string{"  origin_example_net_443:", "    scheme: https", "    server_name: origin.example.net", "    ca_file: /etc/ssl/origin-ca.pem", "      - addr: origin.example.net:443"},
 		},
 		{
+			name: "a certificate set once in http serves every TLS server",
+			body: "ssl_certificate /etc/ssl/all.pem; ssl_certificate_key /etc/ssl/all.key; server { listen 443 ssl; server_name a.example.com; location / { proxy_pass http://127.0.0.1:1; } }",
+			yaml: []string{"the agent serves certificates from tls.certs_dir"},
+		},
+		{
+			name: "a stream upstream named like an http one",
+			body: "upstream app { server 127.0.0.1:1; } server { listen 80; location / { proxy_pass http://app; } } } stream { upstream app { server 127.0.0.1:7001; } server { listen 7000; proxy_pass app; }",
+			yaml: []string{"  app: # /etc/nginx/nginx.conf:2\n    servers:\n      - addr: 127.0.0.1:1", "  app_2: # /etc/nginx/nginx.conf:2\n    servers:\n      - addr: 127.0.0.1:7001", "upstream: app_2"},
+		},
+		{
 			name:    "a static site is important, nginx's welcome page is not",
 			body:    "server { listen 80 default_server; server_name _; root /var/www/html; location / { try_files $uri =404; } } server { listen 80; server_name docs.example.com; root /srv/docs; }",
 			dropped: []string{"cosmetic 2: nginx's default page", "important 2: serves files from /srv/docs"},

@@ -30,9 +30,13 @@ type serverParams struct {
 // keeps those a route uses).
 func (t *translator) upstreamBlock(d *nginxconf.Directive) {
 	name := d.Arg(0)
-	u := &upstreamOut{name: name, from: d.Where(), d: d}
+	out := name
+	for i := 2; t.names[out]; i++ {
+		out = name + "_" + strconv.Itoa(i) // a stream upstream named like an http one
+	}
+	u := &upstreamOut{name: out, from: d.Where(), d: d}
 	t.blocks[name] = u
-	t.names[name] = true
+	t.names[out] = true
 	t.ups = append(t.ups, u)
 	var params []serverParams
 	for _, s := range d.Block {
@@ -349,7 +353,7 @@ func (t *translator) settleUpstreams() {
 				u.scheme = ""
 			}
 			t.out.upstreams = append(t.out.upstreams, u)
-		case !u.unusable && t.blocks[u.name] == u:
+		case !u.unusable && u.d != nil:
 			// An upstream block nothing translated uses.
 			t.rep.drop(u.d, Cosmetic, "no translated route uses this upstream")
 		}
