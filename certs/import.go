@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/edgectl/edgectl/fleet"
@@ -107,16 +108,11 @@ func ImportExisting(ctx context.Context, c ImportConfig) (*ImportResult, error) 
 		return nil, err
 	}
 	res := &ImportResult{DryRun: c.DryRun, Hosts: make([]HostImport, len(c.Hosts))}
-	done := make(chan struct{}, len(c.Hosts))
+	var wg sync.WaitGroup
 	for i, h := range c.Hosts {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			res.Hosts[i] = importHost(ctx, c, h)
-		}()
+		wg.Go(func() { res.Hosts[i] = importHost(ctx, c, h) })
 	}
-	for range c.Hosts {
-		<-done
-	}
+	wg.Wait()
 	for _, h := range res.Hosts {
 		if h.OK() {
 			return res, nil

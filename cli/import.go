@@ -122,7 +122,7 @@ func newImportNginxCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 	return cmd
 }
 
-// validateTarget checks --host/-f/--ssh as diagnose does.
+// validateTarget checks --host/-f/--ssh (diagnose 502, import nginx).
 func (o *diagnoseOptions) validateTarget() error {
 	switch {
 	case o.Host != "" && o.SSH != "":

@@ -3,10 +3,11 @@ package fleet
 import (
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -228,12 +229,7 @@ type consumer struct {
 func consumers(b *Backend, agent *agentconfig.Config) []consumer {
 	var out []consumer
 	if agent != nil {
-		names := make([]string, 0, len(agent.Upstreams))
-		for n := range agent.Upstreams {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
+		for _, n := range slices.Sorted(maps.Keys(agent.Upstreams)) {
 			u := agent.Upstreams[n]
 			if u == nil {
 				continue
