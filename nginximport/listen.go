@@ -58,6 +58,8 @@ func (t *translator) parseListen(d *nginxconf.Directive) (listenInfo, bool) {
 	switch host {
 	case "*", "0.0.0.0", "::", "":
 		return l, true
+	case "localhost":
+		host = "127.0.0.1"
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil || ip.Zone() != "" {

@@ -46,8 +46,8 @@ func TestTranslate(t *testing.T) {
 		},
 		{
 			name:    "a loopback-only server is not made public",
-			body:    "server { listen 127.0.0.1:8081; location /admin/ { proxy_pass http://127.0.0.1:9000; } } server { listen 80; location / { proxy_pass http://127.0.0.1:8000; } }",
-			notYAML: []string{"/admin/", "8081", "backend_9000"},
+			body:    "server { listen 127.0.0.1:8081; listen localhost:8082; location /admin/ { proxy_pass http://127.0.0.1:9000; } } server { listen 80; location / { proxy_pass http://127.0.0.1:8000; } }",
+			notYAML: []string{"/admin/", "8081", "8082", "backend_9000"},
 			dropped: []string{"important 2: a server on loopback only"},
 		},
 		{
