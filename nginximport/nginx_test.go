@@ -70,6 +70,9 @@ func TestRealNginxDumps(t *testing.T) {
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
+			if err != nil && strings.Contains(stderr.String(), "unknown directive") {
+				t.Skipf("this nginx is built without a module the case uses: %s", strings.TrimSpace(stderr.String()))
+			}
 			if err != nil {
 				t.Fatalf("nginx -T: %v\n%s", err, stderr.String())
 			}
