@@ -33,6 +33,8 @@ fuzz: ## run each fuzzer for FUZZTIME (default 30s)
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./agentconfig/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./endpoints/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./fleet/
+	$(GO) test -run XXX -fuzz FuzzParseDump -fuzztime $${FUZZTIME:-30s} ./nginxconf/
+	$(GO) test -run XXX -fuzz FuzzTranslate -fuzztime $${FUZZTIME:-30s} ./nginximport/
 	$(GO) test -run XXX -fuzz FuzzParseNginxDump -fuzztime $${FUZZTIME:-30s} ./diagnose/
 
 lint: ## gofmt, go vet, staticcheck, go mod tidy check

@@ -76,7 +76,7 @@ func newCertCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newCertIssueCmd(f, g), newCertRenewCmd(f, g), newCertStatusCmd(f, g))
+	cmd.AddCommand(newCertIssueCmd(f, g), newCertRenewCmd(f, g), newCertStatusCmd(f, g), newCertImportCmd(f, g))
 	return cmd
 }
 

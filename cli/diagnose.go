@@ -147,13 +147,10 @@ Exit status: 0 healthy, 1 a problem was found (or the host was unreachable),
 }
 
 func (o *diagnoseOptions) validate() error {
+	if err := o.validateTarget(); err != nil {
+		return err
+	}
 	switch {
-	case o.Host != "" && o.SSH != "":
-		return usageError(errors.New("--host and --ssh both name the remote host; pass one"))
-	case o.Host != "" && o.FleetFile == "":
-		return usageError(errors.New("--host needs the fleet file: --host NAME -f fleet.yaml"))
-	case o.FleetFile != "" && o.Host == "":
-		return usageError(errors.New("-f fleet.yaml needs --host NAME"))
 	case o.Diag.ProbeTimeout <= 0:
 		return usageError(fmt.Errorf("--probe-timeout must be positive, not %v", o.Diag.ProbeTimeout))
 	}

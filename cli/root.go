@@ -46,11 +46,15 @@ type Factory struct {
 
 // GlobalOptions are the flags every command accepts.
 type GlobalOptions struct {
-	Output  string
-	JSON    bool
-	NoColor bool
-	Verbose bool
-	Timeout time.Duration
+	Output string
+	// OutputFile is -o FILE on a command that writes a file (annotated
+	// with outputFileAnnotation), where -o text|json still selects the
+	// format.
+	OutputFile string
+	JSON       bool
+	NoColor    bool
+	Verbose    bool
+	Timeout    time.Duration
 }
 
 // Main runs edgectl with os.Args and returns the process exit code.
@@ -92,6 +96,9 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		SilenceErrors: true,
 		Version:       f.Version,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if g.Output != "text" && g.Output != "json" && cmd.Annotations[outputFileAnnotation] != "" {
+				g.OutputFile, g.Output = g.Output, "text"
+			}
 			if g.JSON {
 				g.Output = "json"
 			}
@@ -107,7 +114,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.SetOut(f.Stdout)
 	root.SetErr(f.Stderr)
 	pf := root.PersistentFlags()
-	pf.StringVarP(&g.Output, "output", "o", "text", "output format: text or json")
+	pf.StringVarP(&g.Output, "output", "o", "text", "output format: text or json (import nginx: the file to write)")
 	pf.BoolVar(&g.JSON, "json", false, "shorthand for --output json")
 	pf.BoolVar(&g.NoColor, "no-color", false, "disable colour (also NO_COLOR)")
 	pf.BoolVarP(&g.Verbose, "verbose", "v", false, "log more detail to stderr")
@@ -122,6 +129,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.AddCommand(newDiagnoseCmd(f, g))
 	root.AddCommand(newCertCmd(f, g))
 	root.AddCommand(newDNSCmd(f, g))
+	root.AddCommand(newImportCmd(f, g))
 	return root
 }
 

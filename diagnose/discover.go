@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/edgectl/edgectl/agentconfig"
+	"github.com/edgectl/edgectl/nginxconf"
 	"github.com/edgectl/edgectl/remote"
 )
 
@@ -178,7 +179,7 @@ func nginxFromHost(ctx context.Context, h remote.Host, o *Options) (*Proxy, erro
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", h.Name(), cmd, err)
 	}
-	cfg, err := ParseNginxDump(string(res.Stdout))
+	cfg, err := nginxconf.ParseDump(string(res.Stdout))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s: %w", h.Name(), cmd, err)
 	}

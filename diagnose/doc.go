@@ -7,7 +7,7 @@
 //
 // A run has three steps. Discovery (discover.go) finds what to check: the
 // upstreams of the edgectl agent (agent.yaml) or of nginx (`nginx -T`,
-// parsed by the tolerant tokenizer in nginxconf.go), or a bare port or URL.
+// parsed by package nginxconf), or a bare port or URL.
 // Gathering (run.go) collects facts concurrently, every probe bounded by
 // the probe timeout: listening sockets with their owning processes from
 // /proc (sockets.go), HTTP probes per address family (probes.go), IPv6

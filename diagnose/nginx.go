@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/edgectl/edgectl/nginxconf"
 )
 
 // nginxDefaultErrorLog is Debian's compiled-in error log.
@@ -17,14 +19,14 @@ const nginxDefaultErrorLog = "/var/log/nginx/error.log"
 // upstream blocks, proxy_pass targets (a literal address becomes an
 // upstream of its own), listeners, server names and error logs. prefix
 // resolves relative error_log paths (nginx -p).
-func nginxProxy(cfg *NginxConfig, prefix string) *Proxy {
+func nginxProxy(cfg *nginxconf.Config, prefix string) *Proxy {
 	p := &Proxy{Kind: "nginx", Source: "nginx -T"}
 	if len(cfg.Files) > 0 {
 		p.Source = cfg.Files[0]
 	}
-	addLog := func(ds []*Directive) {
-		for _, d := range find(ds, "error_log") {
-			f := d.arg(0)
+	addLog := func(ds []*nginxconf.Directive) {
+		for _, d := range nginxconf.Find(ds, "error_log") {
+			f := d.Arg(0)
 			if f == "" || f == "stderr" || strings.HasPrefix(f, "syslog:") || strings.HasPrefix(f, "memory:") || f == "/dev/null" {
 				continue
 			}
@@ -38,17 +40,17 @@ func nginxProxy(cfg *NginxConfig, prefix string) *Proxy {
 	}
 	addLog(cfg.Main)
 	byName := map[string]*Upstream{}
-	for _, h := range find(cfg.Main, "http") {
+	for _, h := range nginxconf.Find(cfg.Main, "http") {
 		addLog(h.Block)
-		for _, d := range find(h.Block, "upstream") {
+		for _, d := range nginxconf.Find(h.Block, "upstream") {
 			u := nginxUpstream(d)
 			byName[u.Name] = u
 			p.Upstreams = append(p.Upstreams, u)
 		}
-		for _, srv := range find(h.Block, "server") {
+		for _, srv := range nginxconf.Find(h.Block, "server") {
 			addLog(srv.Block)
 			var names []string
-			for _, d := range find(srv.Block, "server_name") {
+			for _, d := range nginxconf.Find(srv.Block, "server_name") {
 				for _, n := range d.Args {
 					if n != "_" && n != "" && !strings.ContainsAny(n, "*~") && !slices.Contains(p.ServerNames, n) {
 						p.ServerNames = append(p.ServerNames, n)
@@ -56,7 +58,7 @@ func nginxProxy(cfg *NginxConfig, prefix string) *Proxy {
 					names = append(names, n)
 				}
 			}
-			listens := find(srv.Block, "listen")
+			listens := nginxconf.Find(srv.Block, "listen")
 			if len(listens) == 0 {
 				p.Listeners = appendListener(p.Listeners, Listener{Addr: netip.AddrPortFrom(netip.IPv4Unspecified(), 80)})
 			}
@@ -69,21 +71,21 @@ func nginxProxy(cfg *NginxConfig, prefix string) *Proxy {
 			if len(names) > 0 && names[0] != "_" && !strings.ContainsAny(names[0], "*~") {
 				host = names[0]
 			}
-			walkLocations(srv.Block, func(loc, target string, d *Directive) {
+			walkLocations(srv.Block, func(loc, target string, d *nginxconf.Directive) {
 				u := byName[target]
 				if u == nil {
 					addrs := parseAddrs(target, 80)
 					if len(addrs) == 0 {
 						return
 					}
-					u = &Upstream{Name: target, Scheme: "http", HealthPath: "/health", Where: d.where(), KeepaliveTimeout: 60 * time.Second}
+					u = &Upstream{Name: target, Scheme: "http", HealthPath: "/health", Where: d.Where(), KeepaliveTimeout: 60 * time.Second}
 					for _, a := range addrs {
 						u.Servers = append(u.Servers, Server{Addr: a, Raw: target})
 					}
 					byName[target] = u
 					p.Upstreams = append(p.Upstreams, u)
 				}
-				if strings.HasPrefix(d.arg(0), "https://") {
+				if strings.HasPrefix(d.Arg(0), "https://") {
 					u.Scheme = "https"
 				}
 				if u.Path == "" && loc != "" {
@@ -108,8 +110,8 @@ func appendListener(ls []Listener, l Listener) []Listener {
 }
 
 // nginxUpstream reads an upstream block.
-func nginxUpstream(d *Directive) *Upstream {
-	u := &Upstream{Name: d.arg(0), Scheme: "http", HealthPath: "/health", Where: d.where(), KeepaliveTimeout: 60 * time.Second}
+func nginxUpstream(d *nginxconf.Directive) *Upstream {
+	u := &Upstream{Name: d.Arg(0), Scheme: "http", HealthPath: "/health", Where: d.Where(), KeepaliveTimeout: 60 * time.Second}
 	for _, s := range d.Block {
 		switch s.Name {
 		case "server":
@@ -117,15 +119,15 @@ func nginxUpstream(d *Directive) *Upstream {
 				continue
 			}
 			backup := slices.Contains(s.Args, "backup")
-			for _, a := range parseAddrs(s.arg(0), 80) {
-				u.Servers = append(u.Servers, Server{Addr: a, Backup: backup, Raw: s.arg(0)})
+			for _, a := range parseAddrs(s.Arg(0), 80) {
+				u.Servers = append(u.Servers, Server{Addr: a, Backup: backup, Raw: s.Arg(0)})
 			}
 		case "keepalive":
-			if n, err := strconv.Atoi(s.arg(0)); err == nil && n > 0 {
+			if n, err := strconv.Atoi(s.Arg(0)); err == nil && n > 0 {
 				u.Keepalive = true
 			}
 		case "keepalive_timeout":
-			if t, ok := nginxDuration(s.arg(0)); ok {
+			if t, ok := nginxconf.ParseDuration(s.Arg(0)); ok {
 				u.KeepaliveTimeout = t
 			}
 		}
@@ -135,13 +137,13 @@ func nginxUpstream(d *Directive) *Upstream {
 
 // walkLocations calls fn for every proxy_pass under ds (locations nest),
 // with the enclosing prefix location and the upstream name or address.
-func walkLocations(ds []*Directive, fn func(loc, target string, d *Directive)) {
-	var walk func(ds []*Directive, loc string)
-	walk = func(ds []*Directive, loc string) {
+func walkLocations(ds []*nginxconf.Directive, fn func(loc, target string, d *nginxconf.Directive)) {
+	var walk func(ds []*nginxconf.Directive, loc string)
+	walk = func(ds []*nginxconf.Directive, loc string) {
 		for _, d := range ds {
 			switch {
 			case d.Name == "proxy_pass":
-				if t := proxyPassTarget(d.arg(0)); t != "" {
+				if t := proxyPassTarget(d.Arg(0)); t != "" {
 					fn(loc, t, d)
 				}
 			case d.Name == "location" && d.Block != nil:
@@ -183,8 +185,8 @@ func proxyPassTarget(u string) string {
 }
 
 // nginxListen reads a listen directive.
-func nginxListen(d *Directive) (Listener, bool) {
-	a := d.arg(0)
+func nginxListen(d *nginxconf.Directive) (Listener, bool) {
+	a := d.Arg(0)
 	if a == "" || strings.HasPrefix(a, "unix:") {
 		return Listener{}, false
 	}
@@ -225,38 +227,4 @@ func parseAddrs(s string, defPort uint16) []netip.AddrPort {
 		return []netip.AddrPort{netip.AddrPortFrom(a.Unmap(), port)}
 	}
 	return nil
-}
-
-// nginxDuration parses nginx time values: "60", "60s", "500ms", "1m30s".
-func nginxDuration(s string) (time.Duration, bool) {
-	if s == "" {
-		return 0, false
-	}
-	if n, err := strconv.Atoi(s); err == nil {
-		return time.Duration(n) * time.Second, true
-	}
-	var total time.Duration
-	units := map[string]time.Duration{"ms": time.Millisecond, "s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
-	for s != "" {
-		i := 0
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == 0 {
-			return 0, false
-		}
-		n, _ := strconv.Atoi(s[:i])
-		s = s[i:]
-		j := 0
-		for j < len(s) && (s[j] < '0' || s[j] > '9') {
-			j++
-		}
-		u, ok := units[s[:j]]
-		if !ok {
-			return 0, false
-		}
-		total += time.Duration(n) * u
-		s = s[j:]
-	}
-	return total, true
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgectl/edgectl/nginxconf"
 )
 
 const nginxDump = `# configuration file /etc/nginx/nginx.conf:
@@ -43,7 +45,7 @@ server {
 `
 
 func TestNginxProxy(t *testing.T) {
-	cfg, err := ParseNginxDump(nginxDump)
+	cfg, err := nginxconf.ParseDump(nginxDump)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,25 +79,13 @@ func TestNginxProxy(t *testing.T) {
 	}
 }
 
-func TestTokenizeNginx(t *testing.T) {
-	got := tokenizeNginx("a 'b c' \"d\\\"e\" ${f}g; # comment ;\n{ h }")
-	var texts []string
-	for _, tk := range got {
-		texts = append(texts, tk.text)
-	}
-	want := `a|b c|d"e|${f}g|;|{|h|}`
-	if s := strings.Join(texts, "|"); s != want {
-		t.Errorf("tokens %s, want %s", s, want)
-	}
-}
-
 func FuzzParseNginxDump(f *testing.F) {
 	f.Add(nginxDump)
 	f.Add("# configuration file /a:\nhttp { upstream u { server [::1]:1; } server { location / { proxy_pass http://u; } } }")
 	f.Add("# configuration file /a:\n}}{{ ;; 'unterminated")
 	f.Add("# configuration file /a:\ninclude /a;\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		cfg, err := ParseNginxDump(s)
+		cfg, err := nginxconf.ParseDump(s)
 		if err != nil {
 			return
 		}
@@ -215,16 +205,5 @@ COMMIT
 	}
 	if fw := parseFirewall("@@nft\n@@ip6tables\n@@iptables\n", 8000); fw.Read {
 		t.Error("nothing readable, but Read")
-	}
-}
-
-func TestNginxDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{"60": time.Minute, "75s": 75 * time.Second, "500ms": 500 * time.Millisecond, "1m30s": 90 * time.Second} {
-		if got, ok := nginxDuration(in); !ok || got != want {
-			t.Errorf("%s: %v %v, want %v", in, got, ok, want)
-		}
-	}
-	if _, ok := nginxDuration("soon"); ok {
-		t.Error("soon parsed")
 	}
 }

@@ -54,6 +54,9 @@ func (f *Fleet) applyDefaults(present func(path string) bool) {
 	if !present("rollout.drain") {
 		f.Rollout.Drain = DefaultDrain
 	}
+	if f.Backend != nil {
+		f.Backend.applyDefaults(present)
+	}
 	def(&f.Sweep.Scheme, DefaultSweepScheme)
 	def(&f.Sweep.HealthPath, DefaultSweepHealthPath)
 	if !present("sweep.timeout") {

@@ -111,18 +111,6 @@ type ACME struct {
 	CACertificates string `yaml:"ca_certificates"`
 }
 
-// Backend is the application service installed on every host.
-type Backend struct {
-	// Name of the systemd unit (without .service), e.g. mop-api.
-	Name string `yaml:"name"`
-	// Exec is the command line, starting with an absolute path. Bind it
-	// dual-stack ("--host ::") so the agent reaches it on [::1].
-	Exec string `yaml:"exec"`
-	// Health is an http(s) URL deploy polls until it answers 2xx, e.g.
-	// http://[::1]:8000/health (optional).
-	Health string `yaml:"health"`
-}
-
 // Endpoints overrides the client failover list.
 type Endpoints struct {
 	// Domains listed first, in order (default: the fleet's domains,

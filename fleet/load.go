@@ -101,6 +101,10 @@ type written struct {
 		HealthTimeout *time.Duration `yaml:"health_timeout"`
 		Drain         *time.Duration `yaml:"drain"`
 	} `yaml:"rollout"`
+	Backend struct {
+		StopTimeout *time.Duration `yaml:"stop_timeout"`
+		HoldTimeout *time.Duration `yaml:"hold_timeout"`
+	} `yaml:"backend"`
 	Sweep struct {
 		Timeout      *time.Duration `yaml:"timeout"`
 		FailAfter    *int           `yaml:"fail_after"`
@@ -125,6 +129,10 @@ func (w *written) has(path string) bool {
 		return w.Rollout.HealthTimeout != nil
 	case "rollout.drain":
 		return w.Rollout.Drain != nil
+	case "backend.stop_timeout":
+		return w.Backend.StopTimeout != nil
+	case "backend.hold_timeout":
+		return w.Backend.HoldTimeout != nil
 	case "sweep.timeout":
 		return w.Sweep.Timeout != nil
 	case "sweep.fail_after":

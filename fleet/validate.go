@@ -137,28 +137,6 @@ func (f *Fleet) validateACME(is *issues) {
 	}
 }
 
-func (f *Fleet) validateBackend(is *issues) {
-	b := f.Backend
-	if b == nil {
-		return
-	}
-	if b.Name == "" {
-		is.addKey("backend", "backend needs a name (its systemd unit, e.g. mop-api)")
-	} else if !isWord(b.Name, true) || strings.HasSuffix(b.Name, ".service") || b.Name == "edgectl-agent" {
-		is.add("backend.name", "name %q must be a unit name of letters, digits, '-', '_' and '.' without .service, other than edgectl-agent", b.Name)
-	}
-	if fields := strings.Fields(b.Exec); len(fields) == 0 {
-		is.addKey("backend", "backend needs exec (the command line that starts it)")
-	} else if !strings.HasPrefix(fields[0], "/") {
-		is.add("backend.exec", "exec must start with an absolute path, e.g. /opt/app/venv/bin/uvicorn, not %q", fields[0])
-	}
-	if b.Health != "" {
-		if err := checkURL(b.Health, "http", "https"); err != nil {
-			is.add("backend.health", "health %q: %v (e.g. http://[::1]:8000/health)", b.Health, err)
-		}
-	}
-}
-
 func (f *Fleet) validateEndpoints(is *issues) {
 	for i, d := range f.Endpoints.Domains {
 		if err := checkDomain(d, false); err != nil {

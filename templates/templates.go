@@ -1,6 +1,7 @@
 // Package templates renders the files edgectl puts on a host: the agent's
-// systemd unit, the optional backend unit, the sysctl drop-in and the
-// agent.yaml and endpoints.txt written from fleet.yaml. Rendering is pure:
+// systemd unit, the optional backend unit (and its socket unit), the sysctl
+// drop-in and the agent.yaml and endpoints.txt written from fleet.yaml.
+// Rendering is pure:
 // the same input gives the same bytes, which is what lets deploy compare a
 // host's files by hash and change nothing when nothing changed.
 package templates
@@ -52,28 +53,6 @@ func RenderAgentUnit(u AgentUnit) ([]byte, error) {
 		"StopTimeout":    fmt.Sprintf("%ds", secs),
 		"ReadWritePaths": strings.Join(u.ReadWritePaths, " "),
 		"Backend":        u.Backend,
-	})
-}
-
-// BackendUnit is the input of the optional backend service unit.
-type BackendUnit struct {
-	// Name is the unit name without .service.
-	Name string
-	// Exec is the command line, starting with an absolute path.
-	Exec string
-}
-
-// RenderBackendUnit renders <name>.service for the application backend.
-func RenderBackendUnit(b BackendUnit) ([]byte, error) {
-	if strings.ContainsAny(b.Exec, "\n\r") || strings.ContainsAny(b.Name, "\n\r/ ") {
-		return nil, fmt.Errorf("backend name and exec must be single lines (name without / or spaces)")
-	}
-	// systemd expands %-specifiers and $VARS in ExecStart; a literal %
-	// must be doubled to survive.
-	return render("backend.service.tmpl", map[string]any{
-		"Header": Header,
-		"Name":   b.Name,
-		"Exec":   strings.ReplaceAll(b.Exec, "%", "%%"),
 	})
 }
 

@@ -1,4 +1,4 @@
-package diagnose
+package nginxconf
 
 import (
 	"fmt"
@@ -16,31 +16,31 @@ type Directive struct {
 	Line  int
 }
 
-// NginxConfig is the configuration nginx -T printed, includes resolved.
-type NginxConfig struct {
+// Config is the configuration nginx -T printed, includes resolved.
+type Config struct {
 	// Main is the top-level directives of the main file.
 	Main []*Directive
 	// Files are the dumped file names in the order nginx printed them.
 	Files []string
 }
 
-// ParseNginxDump parses the output of `nginx -T`: a sequence of
+// ParseDump parses the output of `nginx -T`: a sequence of
 // "# configuration file NAME:" headers each followed by that file's text.
 // include directives are replaced by the directives of the dumped files
 // their pattern matches. The parser is tolerant: a syntax error ends the
 // file where it happens, an unbalanced "}" is ignored, and what was parsed
 // so far is kept, because a diagnosis is better with most of a config than
 // with none. It returns an error only when no file header was found.
-func ParseNginxDump(dump string) (*NginxConfig, error) {
+func ParseDump(dump string) (*Config, error) {
 	files := splitDump(dump)
 	if len(files) == 0 {
 		return nil, fmt.Errorf("nginx -T printed no \"# configuration file\" section")
 	}
-	cfg := &NginxConfig{}
+	cfg := &Config{}
 	parsed := map[string][]*Directive{}
 	for _, f := range files {
 		cfg.Files = append(cfg.Files, f.name)
-		parsed[f.name] = parseNginx(f.name, f.text)
+		parsed[f.name] = parseFile(f.name, f.text)
 	}
 	base := path.Dir(files[0].name)
 	budget := maxDirectives
@@ -65,7 +65,7 @@ func splitDump(dump string) []dumpFile {
 	}
 	for line := range strings.Lines(dump) {
 		t := strings.TrimRight(line, "\r\n")
-		if strings.HasPrefix(t, dumpHeader) && strings.HasSuffix(t, ":") {
+		if strings.HasPrefix(t, dumpHeader) && strings.HasSuffix(t, ":") && len(t) > len(dumpHeader)+1 {
 			flush()
 			cur = &dumpFile{name: strings.TrimSuffix(strings.TrimPrefix(t, dumpHeader), ":")}
 			continue
@@ -83,6 +83,7 @@ func splitDump(dump string) []dumpFile {
 const maxDirectives = 100000
 
 // expandIncludes splices included files in place of include directives.
+// The result is a tree: directives with blocks are copied, never shared.
 func expandIncludes(ds []*Directive, files map[string][]*Directive, order []string, base string, depth int, budget *int) []*Directive {
 	if depth > 16 || *budget <= 0 {
 		return nil
@@ -106,10 +107,14 @@ func expandIncludes(ds []*Directive, files map[string][]*Directive, order []stri
 			continue
 		}
 		if d.Block != nil {
-			d.Block = expandIncludes(d.Block, files, order, base, depth+1, budget)
-			if d.Block == nil {
-				d.Block = []*Directive{}
+			// A copy: a file included twice (or into itself) must not
+			// share, or loop, its nodes.
+			c := *d
+			c.Block = expandIncludes(d.Block, files, order, base, depth+1, budget)
+			if c.Block == nil {
+				c.Block = []*Directive{}
 			}
+			d = &c
 		}
 		out = append(out, d)
 	}
@@ -123,10 +128,10 @@ type token struct {
 	line   int
 }
 
-// tokenizeNginx splits nginx configuration text into tokens. Comments run
+// tokenize splits nginx configuration text into tokens. Comments run
 // from an unquoted # to the end of the line; quotes may be single or
 // double with backslash escapes; ${var} keeps its braces inside a word.
-func tokenizeNginx(src string) []token {
+func tokenize(src string) []token {
 	var toks []token
 	line := 1
 	i := 0
@@ -197,9 +202,9 @@ func tokenizeNginx(src string) []token {
 	return toks
 }
 
-// parseNginx builds the directive tree of one file.
-func parseNginx(file, src string) []*Directive {
-	toks := tokenizeNginx(src)
+// parseFile builds the directive tree of one file.
+func parseFile(file, src string) []*Directive {
+	toks := tokenize(src)
 	pos := 0
 	var parse func(depth int) []*Directive
 	parse = func(depth int) []*Directive {
@@ -254,8 +259,8 @@ func parseNginx(file, src string) []*Directive {
 	return parse(0)
 }
 
-// find returns the directives named name in ds, not descending.
-func find(ds []*Directive, name string) []*Directive {
+// Find returns the directives named name in ds, not descending.
+func Find(ds []*Directive, name string) []*Directive {
 	var out []*Directive
 	for _, d := range ds {
 		if d.Name == name {
@@ -265,13 +270,50 @@ func find(ds []*Directive, name string) []*Directive {
 	return out
 }
 
-// arg returns d's i-th argument or "".
-func (d *Directive) arg(i int) string {
+// Arg returns d's i-th argument, or "" when it has fewer (or d is nil).
+func (d *Directive) Arg(i int) string {
 	if d == nil || i >= len(d.Args) {
 		return ""
 	}
 	return d.Args[i]
 }
 
-// where names d's position for evidence: "FILE:LINE".
-func (d *Directive) where() string { return d.File + ":" + strconv.Itoa(d.Line) }
+// Where names d's position for messages: "FILE:LINE".
+func (d *Directive) Where() string { return d.File + ":" + strconv.Itoa(d.Line) }
+
+// String is the directive as it could be written back, without its block:
+// "proxy_set_header X-Id $request_id". Arguments holding spaces, quotes,
+// ";" or braces are double-quoted.
+func (d *Directive) String() string {
+	var b strings.Builder
+	b.WriteString(d.Name)
+	for _, a := range d.Args {
+		b.WriteByte(' ')
+		if needsQuote(a) {
+			b.WriteString(strconv.Quote(a))
+		} else {
+			b.WriteString(a)
+		}
+	}
+	return b.String()
+}
+
+// needsQuote reports whether a word must be quoted to read back as one
+// argument; "${var}" keeps its braces unquoted, as the tokenizer reads it.
+func needsQuote(a string) bool {
+	if a == "" {
+		return true
+	}
+	for {
+		i := strings.Index(a, "${")
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(a[i:], '}')
+		if j < 0 {
+			break
+		}
+		a = a[:i] + a[i+j+1:]
+	}
+	return strings.ContainsAny(a, " \t\r\n;{}\"'#")
+}
