@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,18 +11,6 @@ import (
 	"github.com/edgectl/edgectl/certs"
 	"github.com/edgectl/edgectl/internal/pebbletest"
 )
-
-// exitCode is the code Run would exit with for err.
-func exitCode(err error) int {
-	var ee *ExitError
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.As(err, &ee):
-		return ee.Code
-	}
-	return ExitUsage
-}
 
 // TestCertCommands drives issue, renew and status against a real Pebble
 // and two real agents (see certs/e2e_test.go for the DNS set-up) and
@@ -42,8 +28,9 @@ func TestCertCommands(t *testing.T) {
 	tb.CA.AddAAAA(t, "www.fleet.test", "::1")
 	state := filepath.Join(t.TempDir(), "state")
 	run := func(fn func(context.Context, *certOptions) error, mod func(*certOptions)) (string, string, int) {
-		var out, errb bytes.Buffer
-		opts := &certOptions{File: tb.FleetFile, State: state, HTTPPort: tb.HTTPPort, Stdout: &out, Stderr: &errb, Dial: tb.Dial}
+		ios, _, out, errb := TestIO()
+		f := &Factory{IO: ios}
+		opts := &certOptions{File: tb.FleetFile, State: state, HTTPPort: tb.HTTPPort, IO: ios, LoadFleet: f.LoadFleet, Dial: tb.Dial}
 		if mod != nil {
 			mod(opts)
 		}
@@ -130,7 +117,8 @@ func TestCertUsageErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := tt.opts
 			o.State = filepath.Join(dir, "state")
-			o.Stdout, o.Stderr = &bytes.Buffer{}, &bytes.Buffer{}
+			ios, _, _, _ := TestIO()
+			o.IO, o.LoadFleet = ios, (&Factory{IO: ios}).LoadFleet
 			err := certIssueRun(context.Background(), &o)
 			if exitCode(err) != ExitUsage || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v (exit %d), want exit 2 mentioning %q", err, exitCode(err), tt.want)

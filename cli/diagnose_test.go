@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -23,8 +22,8 @@ import (
 // exit code, stdout and stderr.
 func runDiagnose(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	f := &Factory{Version: "test", Stdout: &out, Stderr: &errb}
+	ios, _, out, errb := TestIO()
+	f := &Factory{Version: "test", IO: ios}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	code := Run(ctx, f, append([]string{"diagnose", "502"}, args...))
@@ -168,5 +167,6 @@ func TestDiagnoseSeedOutageGolden(t *testing.T) {
 	norm = regexp.MustCompile(` {2,}`).ReplaceAllString(norm, "  ")
 	// Firewall rules need root to read: the line differs between machines.
 	norm = regexp.MustCompile(`(?m)^(firewall\.ipv[46])  \w+  .*$`).ReplaceAllString(norm, "$1  (varies)")
+	norm = regexp.MustCompile(`(?m)^hint: run as root.*\n`).ReplaceAllString(norm, "")
 	golden.Check(t, "diagnose 502 --port (seed outage)", "../diagnose/testdata/seed_outage_port.golden", []byte(norm))
 }
