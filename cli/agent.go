@@ -76,17 +76,7 @@ func agentRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *agentOpti
 		_, err := fmt.Fprintln(f.IO.Out, opts.ConfigPath+": ok")
 		return err
 	}
-	level := slog.LevelInfo
-	if g.Verbose {
-		level = slog.LevelDebug
-	}
-	var h slog.Handler
-	if opts.LogFormat == "json" || opts.LogFormat == "auto" && !f.IO.IsStderrTTY() {
-		h = slog.NewJSONHandler(f.IO.ErrOut, &slog.HandlerOptions{Level: level})
-	} else {
-		h = newTextHandler(f.IO.ErrOut, level, !g.NoColor && f.IO.IsStderrTTY())
-	}
-	log := slog.New(h)
+	log := agentLogger(f.IO, g, opts.LogFormat)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -106,4 +96,17 @@ func agentRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *agentOpti
 		return problemError(err)
 	}
 	return nil
+}
+
+// agentLogger writes the agent's logs to stderr: readable lines for a
+// person at a terminal, JSON lines for the journal and log shippers.
+func agentLogger(ios *IOStreams, g *GlobalOptions, format string) *slog.Logger {
+	level := slog.LevelInfo
+	if g.Verbose {
+		level = slog.LevelDebug
+	}
+	if format == "json" || format == "auto" && !ios.IsStderrTTY() {
+		return slog.New(slog.NewJSONHandler(ios.ErrOut, &slog.HandlerOptions{Level: level}))
+	}
+	return slog.New(newTextHandler(ios.ErrOut, level, !g.NoColor && ios.IsStderrTTY()))
 }

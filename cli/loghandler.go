@@ -21,11 +21,10 @@ type textHandler struct {
 	color bool
 	attrs string // pre-formatted " key=value" of WithAttrs
 	group string // prefix of WithGroup
-	clock func() time.Time
 }
 
 func newTextHandler(w io.Writer, level slog.Leveler, color bool) *textHandler {
-	return &textHandler{mu: &sync.Mutex{}, w: w, level: level, color: color, clock: time.Now}
+	return &textHandler{mu: &sync.Mutex{}, w: w, level: level, color: color}
 }
 
 func (h *textHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
@@ -34,7 +33,7 @@ func (h *textHandler) Handle(_ context.Context, r slog.Record) error {
 	var b strings.Builder
 	t := r.Time
 	if t.IsZero() {
-		t = h.clock()
+		t = time.Now()
 	}
 	b.WriteString(t.Format("15:04:05 "))
 	lvl := r.Level.String()
