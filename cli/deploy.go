@@ -150,7 +150,7 @@ func rollout(ctx context.Context, f *Factory, g *GlobalOptions, fl *fleet.Fleet,
 		start = time.Now()
 		res, err = provision.Deploy(ctx, fl, hosts, po)
 	}
-	if err == nil && po.DryRun {
+	if err == nil && po.DryRun && g.Output != "json" { // JSON has the plans in hosts[].plan
 		printPlans(f.IO.Out, res)
 	}
 	return printRollout(f, g, res, time.Since(start), err)
@@ -188,8 +188,8 @@ func printRollout(f *Factory, g *GlobalOptions, res *provision.Result, took time
 			*provision.Result
 			Status   string  `json:"status"`
 			Error    string  `json:"error,omitempty"`
-			Duration float64 `json:"duration_seconds"`
-		}{Result: res, Status: map[int]string{0: "ok", 1: "failed", 3: "partial"}[code], Duration: took.Seconds()}
+			Duration float64 `json:"duration_ms"`
+		}{Result: res, Status: map[int]string{0: "ok", 1: "failed", 3: "partial"}[code], Duration: float64(took.Microseconds()) / 1000}
 		if out.Result == nil {
 			out.Result = &provision.Result{}
 		}

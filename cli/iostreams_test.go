@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,5 +102,35 @@ func TestDeployAsksBeforeChanging(t *testing.T) {
 	})
 	if len(written) > 0 {
 		t.Errorf("answering no wrote %v (%d entries at the root)", written, len(entries))
+	}
+}
+
+// Every duration in JSON is a number of milliseconds named *_ms: deploy's
+// too (a dry run against this machine, paths under a temporary directory).
+func TestDeployJSONDurations(t *testing.T) {
+	root := t.TempDir()
+	fleetFile := filepath.Join(t.TempDir(), "fleet.yaml")
+	if err := os.WriteFile(fleetFile, []byte("hosts:\n  - {name: h1, ipv4: 198.18.0.11}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, out, _ := TestIO()
+	opts := &deployOptions{FleetPath: fleetFile, Parallel: 1, DryRun: true,
+		Dial: func(context.Context, fleet.Host) (remote.Host, error) {
+			return remote.Rooted(remote.Local{}, root, "h1"), nil
+		}}
+	if err := deployRun(context.Background(), &Factory{IO: ios}, &GlobalOptions{Output: "json"}, opts); err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		DurationMS *float64 `json:"duration_ms"`
+		Hosts      []struct {
+			DurationMS *float64 `json:"duration_ms"`
+		} `json:"hosts"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &v); err != nil || v.DurationMS == nil || len(v.Hosts) != 1 || v.Hosts[0].DurationMS == nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if s := out.String(); strings.Contains(s, "_ns\"") || strings.Contains(s, "_seconds\"") {
+		t.Errorf("a duration not in _ms:\n%s", s)
 	}
 }
