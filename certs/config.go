@@ -17,7 +17,7 @@ import (
 
 // ErrNoDomains: neither the fleet nor Config.Domains names a domain, so
 // there is nothing to put in a certificate.
-var ErrNoDomains = errors.New("no domains to certify: the fleet file lists none under domains:")
+var ErrNoDomains = errors.New("no domains to certify: the fleet file lists none under domains")
 
 // Dialer connects to a fleet host: remote.SSHDialer in production,
 // remote.Local behind remote.Rooted in tests.

@@ -19,7 +19,6 @@ var (
 	goAPI   = &Process{PID: 42, Exe: "/usr/local/bin/api", Cmdline: "/usr/local/bin/api", Go: true}
 	uvicorn = &Process{PID: 43, Exe: "/usr/bin/python3.11", Cmdline: "/opt/venv/bin/python /opt/venv/bin/uvicorn app:app --host ::"}
 	plainPy = &Process{PID: 44, Exe: "/usr/bin/python3.11", Cmdline: "python3 server.py"}
-	nginxP  = &Process{PID: 45, Exe: "/usr/sbin/nginx", Cmdline: "nginx: worker process"}
 
 	ok200    = probe.Result{Connected: true, Status: 200, Latency: time.Millisecond}
 	refused  = probe.Result{Kind: probe.KindRefused, Err: errors.New("connect: connection refused")}
