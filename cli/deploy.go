@@ -124,12 +124,8 @@ func deployRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *deployOp
 // rollout runs provision.Deploy (after a confirmed dry run when asked) and
 // prints the result; shared by deploy and install.
 func rollout(ctx context.Context, f *Factory, g *GlobalOptions, fl *fleet.Fleet, hosts []fleet.Host, po provision.Options, confirm bool, stdin io.Reader) error {
-	if g.Timeout > 0 {
-		// A host still changing when the time is up is rolled back.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, g.Timeout)
-		defer cancel()
-	}
+	// --timeout is ctx's deadline (set at the root): a host still changing
+	// when the time is up is rolled back.
 	start := time.Now()
 	res, err := provision.Deploy(ctx, fl, hosts, po)
 	if err == nil && confirm {
