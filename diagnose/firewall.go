@@ -176,13 +176,17 @@ func (fw firewall) unread() string {
 		}
 		return strings.Join(out, ", ")
 	}
+	also := ""
+	if len(fw.Missing) > 0 {
+		also = "; " + names(fw.Missing) + " not installed"
+	}
 	switch {
 	case len(fw.Failed) == 0 && len(fw.Missing) > 0:
 		return "no firewall tools on the host (" + names(fw.Missing) + " not installed): rules not read"
 	case len(fw.Failed) > 0 && fw.UID > 0:
-		return fmt.Sprintf("cannot read firewall rules as uid %d: %s need root", fw.UID, names(fw.Failed))
+		return fmt.Sprintf("cannot read firewall rules as uid %d: %s need root%s", fw.UID, names(fw.Failed), also)
 	case len(fw.Failed) > 0:
-		return "cannot read firewall rules: " + names(fw.Failed) + " failed (no CAP_NET_ADMIN, or a container without netfilter access?)"
+		return "cannot read firewall rules: " + names(fw.Failed) + " failed (no CAP_NET_ADMIN, or a container without netfilter access?)" + also
 	}
 	return "cannot read firewall rules: the command printed nothing"
 }

@@ -262,7 +262,7 @@ func TestChecksTrueForTheMode(t *testing.T) {
 			f := bareFacts(8000)
 			f.fwText = "@@uid 1000\n@@nft\n@@failed\n@@ip6tables\n@@missing\n@@iptables\n@@failed\n"
 			return f
-		}(), check: "firewall.ipv4", status: StatusSkip, summary: "cannot read firewall rules as uid 1000: nft, iptables-save need root", hint: HintRoot},
+		}(), check: "firewall.ipv4", status: StatusSkip, summary: "cannot read firewall rules as uid 1000: nft, iptables-save need root; ip6tables-save not installed", hint: HintRoot},
 		{name: "firewall refused even to root", facts: func() *facts {
 			f := bareFacts(8000)
 			f.fwText = "@@uid 0\n@@nft\n@@failed\n@@ip6tables\n@@failed\n@@iptables\n@@failed\n"
