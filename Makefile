@@ -4,9 +4,12 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 BIN     := bin/edgectl
 
-.PHONY: all build cross test test-race e2e bench lint fuzz demo demo-local man clean
+.PHONY: all setup build cross test test-race e2e bench lint fuzz demo demo-local man clean
 
 all: build
+
+setup: ## install the packages and Go tools the tests drive, when missing (as root; otherwise it says what is missing)
+	@bash scripts/setup.sh
 
 build: ## build bin/edgectl for this machine
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/edgectl
@@ -14,14 +17,17 @@ build: ## build bin/edgectl for this machine
 cross: ## dist/edgectl-linux-{amd64,arm64}: what deploy uploads to hosts of another architecture
 	for a in amd64 arm64; do CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/edgectl-linux-$$a ./cmd/edgectl || exit 1; done
 
-test: ## unit and integration tests (root-only namespace tests skip elsewhere with a reason)
+test: setup ## unit and integration tests (root-only namespace tests, and tests whose tool is missing, skip with a reason)
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race ./proxy/ ./agent/ ./remote/ ./sweep/ ./provision/
+	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null; then \
+	  echo "$(GO) test -count=1 -race ./proxy/ ./agent/ ./remote/ ./sweep/ ./provision/"; \
+	  $(GO) test -count=1 -race ./proxy/ ./agent/ ./remote/ ./sweep/ ./provision/; \
+	else echo "test: the race detector needs cgo and a C compiler (apt-get install gcc): skipped"; fi
 
 e2e: ## full-fleet tests: deploy over SSH to systemd VPS in namespaces (root; also part of make test)
 	$(GO) test -count=1 -v -timeout 20m ./e2e/ ./internal/testbed/
 
-bench: build ## agent vs nginx on loopback (installs nginx and wrk if missing), plus Go micro-benchmarks
+bench: setup build ## agent vs nginx on loopback, plus Go micro-benchmarks
 	$(GO) test -run XXX -bench . -benchmem ./proxy/
 	bash scripts/bench.sh
 	EDGECTL_SWEEP_SCALE=1 $(GO) test -count=1 -run TestSweepScale -v ./sweep/ | grep -E 'MEASURED|addresses \(|^(ok|FAIL|---)'
@@ -45,7 +51,7 @@ lint: ## gofmt, go vet, staticcheck, go mod tidy check
 	  if ! diff -q go.mod /tmp/edgectl-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/edgectl-go.sum.bak >/dev/null; then \
 	    echo "go.mod/go.sum are not tidy: run go mod tidy"; cp /tmp/edgectl-go.mod.bak go.mod; cp /tmp/edgectl-go.sum.bak go.sum; exit 1; fi
 
-demo: build ## three systemd VPS in namespaces: deploy the agent and a backend, sweep both families, diagnose a 502 (loopback demo without root)
+demo: setup build ## three systemd VPS in namespaces: deploy the agent and a backend, sweep both families, diagnose a 502 (loopback demo without root)
 	bash scripts/demo.sh
 
 demo-local: build ## the seed outage on loopback: app on 127.0.0.1 only, agent prefers [::1], every request still succeeds

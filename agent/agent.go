@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -235,7 +236,13 @@ func (a *Agent) closeListeners() {
 func (a *Agent) swapEndpoints(cfg *agentconfig.Config) {
 	ep := newEndpointsService(cfg.Endpoints, a.Log)
 	if err := ep.load(); err != nil {
-		a.Log.Warn("endpoints list not served yet", "file", cfg.Endpoints.File, "error", err.Error())
+		// No file at the default path means the feature is not used: no
+		// warning for it.
+		lvl := slog.LevelWarn
+		if errors.Is(err, fs.ErrNotExist) && cfg.Endpoints.File == agentconfig.DefaultEndpointsFile {
+			lvl = slog.LevelDebug
+		}
+		a.Log.Log(context.Background(), lvl, "endpoints list not served yet", "file", cfg.Endpoints.File, "error", err.Error())
 	}
 	ctx, cancel := context.WithCancel(a.bgCtx)
 	go ep.watch(ctx, time.Second)

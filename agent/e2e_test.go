@@ -644,7 +644,7 @@ func TestKillPrimaryUnderLoad(t *testing.T) {
 		interval = 200 * time.Millisecond
 		rise     = 2
 	)
-	// EDGECTL_FAILOVER_RUN=10s gives the measurement run of the issue
+	// EDGECTL_FAILOVER_RUN=10s gives the longer measurement run
 	// (kill at a quarter, revive at five eighths); CI keeps 4 s.
 	run := 4 * time.Second
 	if v, err := time.ParseDuration(os.Getenv("EDGECTL_FAILOVER_RUN")); err == nil && v >= 2*time.Second {

@@ -2,7 +2,7 @@ package agentconfig
 
 import "time"
 
-// Defaults (SPEC.md). Upstream defaults follow the nginx upstream that
+// Defaults of agent.yaml (docs/agent.md). Upstream defaults follow the nginx upstream that
 // install.sh used to write, with keepalive on.
 const (
 	DefaultAdmin            = "/run/edgectl/agent.sock"

@@ -15,6 +15,10 @@ import (
 	"github.com/edgectl/edgectl/remote"
 )
 
+// ErrNoDomains: neither the fleet nor Config.Domains names a domain, so
+// there is nothing to put in a certificate.
+var ErrNoDomains = errors.New("no domains to certify: the fleet file lists none under domains")
+
 // Dialer connects to a fleet host: remote.SSHDialer in production,
 // remote.Local behind remote.Rooted in tests.
 type Dialer = remote.Dialer
@@ -64,7 +68,7 @@ func (c *Config) defaults() error {
 		c.Domains = c.Fleet.Domains
 	}
 	if len(c.Domains) == 0 {
-		return errors.New("no domains: list them under domains: in fleet.yaml or give --domains")
+		return ErrNoDomains
 	}
 	if c.Directory == "" {
 		c.Directory = c.Fleet.ACME.Directory

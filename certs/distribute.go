@@ -2,6 +2,7 @@ package certs
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -32,9 +33,18 @@ type AddrCheck struct {
 	// Stale is true when another certificate is served.
 	Stale bool `json:"stale,omitempty"`
 	// After is how long the address took to serve it, from the start of
-	// distribution.
-	After   time.Duration `json:"after_ns,omitempty"`
+	// distribution (after_ms in JSON).
+	After   time.Duration `json:"-"`
 	Problem string        `json:"problem,omitempty"`
+}
+
+// MarshalJSON writes After as after_ms.
+func (a AddrCheck) MarshalJSON() ([]byte, error) {
+	type plain AddrCheck
+	return json.Marshal(struct {
+		plain
+		AfterMS float64 `json:"after_ms,omitempty"`
+	}{plain(a), millis(a.After)})
 }
 
 // Distribution is the outcome of pushing a certificate to the fleet.
@@ -44,8 +54,17 @@ type Distribution struct {
 	Hosts  []HostError `json:"host_errors,omitempty"`
 	Addrs  []AddrCheck `json:"addrs"`
 	// Elapsed is from the first upload to the last address serving the
-	// new serial.
-	Elapsed time.Duration `json:"elapsed_ns"`
+	// new serial (elapsed_ms in JSON).
+	Elapsed time.Duration `json:"-"`
+}
+
+// MarshalJSON writes Elapsed as elapsed_ms.
+func (d Distribution) MarshalJSON() ([]byte, error) {
+	type plain Distribution
+	return json.Marshal(struct {
+		plain
+		ElapsedMS float64 `json:"elapsed_ms"`
+	}{plain(d), millis(d.Elapsed)})
 }
 
 // OK reports whether every host got the files and every address serves

@@ -3,6 +3,7 @@ package certs
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,9 +33,23 @@ type Result struct {
 	Preflight     *Preflight    `json:"preflight,omitempty"`
 	Distribution  *Distribution `json:"distribution,omitempty"`
 	// Elapsed is from the start of the command to every address serving
-	// the new certificate.
-	Elapsed time.Duration `json:"elapsed_ns"`
+	// the new certificate (elapsed_ms in JSON; absent when nothing was
+	// issued).
+	Elapsed time.Duration `json:"-"`
 }
+
+// MarshalJSON writes Elapsed as elapsed_ms, like every duration in
+// edgectl's JSON.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	return json.Marshal(struct {
+		plain
+		ElapsedMS float64 `json:"elapsed_ms,omitempty"`
+	}{plain(r), millis(r.Elapsed)})
+}
+
+// millis is d in milliseconds, to the microsecond.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // ErrDistribution is matched by the error of an issue or renew whose
 // certificate was obtained but not served everywhere.
@@ -67,7 +82,7 @@ func obtain(ctx context.Context, c *Config, replaces string) (*Result, error) {
 	}
 	conns, herrs := connectAll(ctx, c)
 	if herrs != nil {
-		p := &Preflight{Hosts: herrs}
+		p := &Preflight{Resolver: resolverName(c.Resolver), Names: []PreflightName{}, Hosts: herrs}
 		res.Preflight = p
 		return res, &PreflightError{Report: p}
 	}
@@ -120,7 +135,7 @@ func obtain(ctx context.Context, c *Config, replaces string) (*Result, error) {
 	res.Distribution = distribute(ctx, c, conns, stored)
 	res.Elapsed = time.Since(start)
 	if !res.Distribution.OK() {
-		return res, fmt.Errorf("%w: the certificate is saved in %s; fix the hosts and run edgectl cert renew --force, or issue again", ErrDistribution, c.State.Dir)
+		return res, fmt.Errorf("%w: the certificate is saved in %s", ErrDistribution, c.State.Dir)
 	}
 	return res, nil
 }

@@ -32,8 +32,18 @@ type PreflightName struct {
 	Addrs   []PreflightAddr `json:"addrs"`
 }
 
+// resolverName is the resolver as reports show it: its address, or
+// "system" for the system resolver.
+func resolverName(r string) string {
+	if r == "" {
+		return "system"
+	}
+	return r
+}
+
 // Preflight is the report of the checks made before any order.
 type Preflight struct {
+	// Resolver is the DNS server asked ("system" for the system's).
 	Resolver string          `json:"resolver"`
 	Names    []PreflightName `json:"names"`
 	// Hosts lists hosts that could not be reached or written to.
@@ -101,10 +111,7 @@ func (p *Preflight) targets() map[string][]target {
 // into acme_challenge_dir on every host, on port c.HTTPPort. conns are the
 // connected hosts.
 func preflight(ctx context.Context, c *Config, conns []*conn) *Preflight {
-	rep := &Preflight{Resolver: c.Resolver}
-	if rep.Resolver == "" {
-		rep.Resolver = "system"
-	}
+	rep := &Preflight{Resolver: resolverName(c.Resolver), Names: []PreflightName{}}
 	token, content := randomToken(), []byte(randomToken())
 	dir := c.Fleet.Agent.ACMEChallengeDir
 	if err := placeToken(ctx, conns, dir, token, content); err != nil {

@@ -39,6 +39,24 @@ func RenewalDue(now, notBefore, notAfter time.Time, ari *Window) (due bool, reas
 	return false, fmt.Sprintf("not due until %s", next.UTC().Format(time.RFC3339))
 }
 
+// ErrNoCertificate is matched by a *NoCertificateError.
+var ErrNoCertificate = errors.New("no certificate")
+
+// NoCertificateError says the state directory holds no certificate for
+// the fleet's domains: it was never issued from this directory. Renew
+// returns it; Status reports the same through NameStatus.Local.
+type NoCertificateError struct {
+	Name string // the certificate's name (its first domain)
+	Dir  string // the state directory
+}
+
+func (e *NoCertificateError) Error() string {
+	return fmt.Sprintf("no certificate %s in %s", e.Name, e.Dir)
+}
+
+// Is makes errors.Is(err, ErrNoCertificate) hold.
+func (e *NoCertificateError) Is(target error) bool { return target == ErrNoCertificate }
+
 // Renew renews the fleet's certificate when RenewalDue says so (or always
 // with force) and distributes it. When nothing is due it returns a Result
 // with Renewed false and no error. It takes the state directory's lock, so
@@ -55,7 +73,7 @@ func Renew(ctx context.Context, c Config, force bool) (*Result, error) {
 	name := CertName(c.Domains[0])
 	cur, err := c.State.LoadCert(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no certificate %s in %s; run edgectl cert issue first", name, c.State.Dir)
+		return nil, &NoCertificateError{Name: name, Dir: c.State.Dir}
 	}
 	if err != nil {
 		return nil, err
@@ -70,7 +88,7 @@ func Renew(ctx context.Context, c Config, force bool) (*Result, error) {
 	}
 	due, reason := RenewalDue(c.Now(), cur.Leaf.NotBefore, cur.Leaf.NotAfter, ari)
 	if force {
-		due, reason = true, "--force"
+		due, reason = true, "forced"
 	}
 	if !due {
 		return &Result{Name: name, Domains: cur.Meta.Domains, Reason: reason, Serial: cur.Meta.Serial, NotAfter: cur.Meta.NotAfter}, nil

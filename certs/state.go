@@ -25,6 +25,10 @@ const (
 	metaFile  = "meta.json"
 )
 
+// ErrNoStateDir: neither $XDG_DATA_HOME nor $HOME says where the default
+// state directory is; the caller must name one.
+var ErrNoStateDir = errors.New("no default state directory ($XDG_DATA_HOME and $HOME are unset)")
+
 // DefaultStateDir is $XDG_DATA_HOME/edgectl/acme, or
 // ~/.local/share/edgectl/acme.
 func DefaultStateDir() (string, error) {
@@ -33,7 +37,7 @@ func DefaultStateDir() (string, error) {
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("find the state directory: %w; give --state DIR", err)
+		return "", fmt.Errorf("%w: %v", ErrNoStateDir, err)
 	}
 	return filepath.Join(home, ".local", "share", "edgectl", "acme"), nil
 }

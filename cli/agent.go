@@ -1,22 +1,25 @@
 package cli
 
 import (
-	"errors"
+	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	_ "net/http/pprof" // served only when EDGECTL_PPROF is set
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/edgectl/edgectl/agent"
 	"github.com/edgectl/edgectl/agentconfig"
-	"github.com/edgectl/edgectl/yamlfile"
 )
 
 type agentOptions struct {
 	ConfigPath string
 	CheckOnly  bool
+	LogFormat  string
 }
 
 func newAgentCmd(f *Factory, g *GlobalOptions) *cobra.Command {
@@ -27,7 +30,13 @@ func newAgentCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 		Long: `Run the on-host agent: a dual-stack reverse proxy with upstream failover
 (IPv6 preferred, IPv4 backup), active and passive health checks, keepalive
 pools, WebSockets and streaming, an admin socket with /status and /metrics,
-and a graceful drain on SIGTERM.`,
+and a graceful drain on SIGTERM or Ctrl-C (a second Ctrl-C stops at once).
+
+Logs go to stderr: readable lines on a terminal, JSON lines otherwise (the
+journal, a pipe), or as --log-format says.
+
+The subcommands talk to a running agent through its admin socket: the
+admin: of --config (default /etc/edgectl/agent.yaml), or --admin SOCK.`,
 		Example: `  # run with the default config
   edgectl agent
 
@@ -36,46 +45,68 @@ and a graceful drain on SIGTERM.`,
 
   # talk to the running agent through its admin socket
   edgectl agent status
+  edgectl agent status --config ./agent.yaml   # the socket named in that file
   edgectl agent reload     # what systemctl reload edgectl-agent does
   edgectl agent upgrade    # hand over to the binary now on disk`,
-		Args: cobra.NoArgs,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{noTimeout: "true"},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return agentRun(cmd, f, g, opts)
+			return agentRun(cmd.Context(), f, g, opts)
 		},
 	}
-	cmd.Flags().StringVarP(&opts.ConfigPath, "config", "c", envOr("EDGECTL_AGENT_CONFIG", agentconfig.DefaultPath), "agent.yaml to run")
+	cmd.PersistentFlags().StringVarP(&opts.ConfigPath, "config", "c", envOr("EDGECTL_AGENT_CONFIG", agentconfig.DefaultPath), "agent.yaml to run (for the subcommands: where the admin socket is named)")
 	cmd.Flags().BoolVar(&opts.CheckOnly, "check", false, "validate the config and exit")
-	addAgentCtlCmds(cmd, f, g)
+	cmd.Flags().StringVar(&opts.LogFormat, "log-format", envOr("EDGECTL_LOG_FORMAT", "auto"), "log lines on stderr: text, json, or auto (text on a terminal, else json)")
+	addAgentCtlCmds(cmd, f, g, &opts.ConfigPath)
 	return cmd
 }
 
-func agentRun(cmd *cobra.Command, f *Factory, g *GlobalOptions, opts *agentOptions) error {
+func agentRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *agentOptions) error {
+	if opts.LogFormat != "auto" && opts.LogFormat != "text" && opts.LogFormat != "json" {
+		return usageError(fmt.Errorf("--log-format must be auto, text or json, not %q", opts.LogFormat))
+	}
 	cfg, err := agentconfig.Load(opts.ConfigPath)
 	if err != nil {
-		var ye *yamlfile.Error
-		if errors.As(err, &ye) {
-			return usageError(errors.New("invalid agent config:\n" + ye.Error()))
-		}
-		return usageError(err)
+		return configError("agent config", err)
 	}
 	if opts.CheckOnly {
-		_, err := f.Stdout.Write([]byte(opts.ConfigPath + ": ok\n"))
+		if g.Output == "json" {
+			return writeJSON(f.IO.Out, map[string]any{"config": opts.ConfigPath, "ok": true})
+		}
+		_, err := fmt.Fprintln(f.IO.Out, opts.ConfigPath+": ok")
 		return err
 	}
-	level := slog.LevelInfo
-	if g.Verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewJSONHandler(f.Stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signalContext(cmd.Context())
+	log := agentLogger(f.IO, g, opts.LogFormat)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		if ctx.Err() == context.Canceled && f.IO.IsStderrTTY() {
+			log.Info("stopping: draining connections (Ctrl-C again to stop at once)")
+		}
+		// A second SIGINT or SIGTERM gets the default action: exit now.
+		stop()
+	}()
 	if addr := os.Getenv("EDGECTL_PPROF"); addr != "" {
 		// Profiling for performance work: loopback only, never by default.
 		go func() { log.Warn("pprof", "error", http.ListenAndServe(addr, nil)) }()
 	}
-	a := agent.New(cfg, opts.ConfigPath, f.Version, log, f.Stderr)
+	a := agent.New(cfg, opts.ConfigPath, f.Version, log, f.IO.ErrOut)
 	if err := a.Run(ctx); err != nil {
-		return &ExitError{Code: ExitProblem, Err: err}
+		return problemError(err)
 	}
 	return nil
+}
+
+// agentLogger writes the agent's logs to stderr: readable lines for a
+// person at a terminal, JSON lines for the journal and log shippers.
+func agentLogger(ios *IOStreams, g *GlobalOptions, format string) *slog.Logger {
+	level := slog.LevelInfo
+	if g.Verbose {
+		level = slog.LevelDebug
+	}
+	if format == "json" || format == "auto" && !ios.IsStderrTTY() {
+		return slog.New(slog.NewJSONHandler(ios.ErrOut, &slog.HandlerOptions{Level: level}))
+	}
+	return slog.New(newTextHandler(ios.ErrOut, level, !g.NoColor && ios.IsStderrTTY()))
 }

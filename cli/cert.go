@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgectl/edgectl/certs"
+	"github.com/edgectl/edgectl/fleet"
 )
 
 const certLong = `One ACME order per domain set for the whole fleet (lego), validated through
@@ -53,11 +54,15 @@ type certOptions struct {
 	JSON     bool
 	Color    bool
 	Verbose  bool
-	Timeout  time.Duration
-	Stdout   io.Writer
-	Stderr   io.Writer
+	IO       *IOStreams
+	// LoadFleet reads the fleet file (Factory.LoadFleet).
+	LoadFleet func(path string) (*fleet.Fleet, error)
 	// Dial reaches the hosts; nil means SSH per fleet.yaml.
 	Dial certs.Dialer
+}
+
+func newCertOptions(f *Factory) *certOptions {
+	return &certOptions{IO: f.IO, LoadFleet: f.LoadFleet}
 }
 
 func newCertCmd(f *Factory, g *GlobalOptions) *cobra.Command {
@@ -91,14 +96,14 @@ func certFlags(cmd *cobra.Command, opts *certOptions, ordering bool) {
 }
 
 func newCertIssueCmd(f *Factory, g *GlobalOptions) *cobra.Command {
-	opts := &certOptions{Stdout: f.Stdout, Stderr: f.Stderr}
+	opts := newCertOptions(f)
 	cmd := &cobra.Command{
 		Use:   "issue FLEET.yaml",
 		Short: "Place one ACME order for the fleet's domains and install the certificate on every host",
 		Example: `  edgectl cert issue fleet.yaml
   edgectl cert issue fleet.yaml --domains api.example.com,www.example.com --staging
   edgectl cert issue fleet.yaml --json > issue.json`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			certGlobals(opts, g, args[0])
 			return certIssueRun(cmd.Context(), opts)
@@ -111,13 +116,13 @@ func newCertIssueCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 }
 
 func newCertRenewCmd(f *Factory, g *GlobalOptions) *cobra.Command {
-	opts := &certOptions{Stdout: f.Stdout, Stderr: f.Stderr}
+	opts := newCertOptions(f)
 	cmd := &cobra.Command{
 		Use:   "renew FLEET.yaml",
 		Short: "Renew and redistribute the certificate when due (quiet and exit 0 otherwise)",
 		Example: `  edgectl cert renew fleet.yaml            # from cron
   edgectl cert renew fleet.yaml --force    # now, e.g. after fixing a host`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			certGlobals(opts, g, args[0])
 			return certRenewRun(cmd.Context(), opts)
@@ -129,7 +134,7 @@ func newCertRenewCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 }
 
 func newCertStatusCmd(f *Factory, g *GlobalOptions) *cobra.Command {
-	opts := &certOptions{Stdout: f.Stdout, Stderr: f.Stderr}
+	opts := newCertOptions(f)
 	cmd := &cobra.Command{
 		Use:   "status FLEET.yaml",
 		Short: "Show days left, issuer and the serial every host address serves",
@@ -139,10 +144,10 @@ on the agent's TLS port with SNI = the name. An address serving another serial
 is marked stale; exit 1 when any address is stale or unreachable.`,
 		Example: `  edgectl cert status fleet.yaml
   edgectl cert status fleet.yaml --json | jq '.addrs[] | select(.ok | not)'`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			certGlobals(opts, g, args[0])
-			opts.Color = useColor(opts.Stdout, g)
+			opts.Color = g.color(f.IO)
 			return certStatusRun(cmd.Context(), opts)
 		},
 	}
@@ -151,15 +156,19 @@ is marked stale; exit 1 when any address is stale or unreachable.`,
 }
 
 func certGlobals(opts *certOptions, g *GlobalOptions, file string) {
-	opts.File, opts.JSON, opts.Verbose, opts.Timeout = file, g.Output == "json", g.Verbose, g.Timeout
+	opts.File, opts.JSON, opts.Verbose = file, g.Output == "json", g.Verbose
 }
 
-// certConfig loads the fleet and builds the certs.Config for opts.
-func certConfig(opts *certOptions) (certs.Config, error) {
+// certConfig loads the fleet and builds the certs.Config for opts; logs
+// below quiet go nowhere without -v.
+func certConfig(opts *certOptions, quiet slog.Level) (certs.Config, error) {
 	var c certs.Config
-	fl, err := loadFleet(opts.File)
+	fl, err := opts.LoadFleet(opts.File)
 	if err != nil {
 		return c, err
+	}
+	if len(opts.Domains) == 0 && len(fl.Domains) == 0 {
+		return c, usageError(fmt.Errorf("%s lists no domains: add them under domains:, or give --domains", opts.File))
 	}
 	if opts.Resolver != "" {
 		if _, port, err := net.SplitHostPort(opts.Resolver); err != nil || port == "" {
@@ -172,66 +181,82 @@ func certConfig(opts *certOptions) (certs.Config, error) {
 	dir := opts.State
 	if dir == "" {
 		if dir, err = certs.DefaultStateDir(); err != nil {
-			return c, usageError(err)
+			return c, usageError(fmt.Errorf("%v; give --state DIR", err))
 		}
 	}
 	st, err := certs.OpenState(dir)
 	if err != nil {
-		return c, &ExitError{Code: ExitProblem, Err: err}
+		return c, problemError(err)
 	}
-	level := slog.LevelInfo
+	level := quiet
 	if opts.Verbose {
 		level = slog.LevelDebug
 	}
 	c = certs.Config{
 		Fleet: fl, State: st, Dial: opts.Dial, Domains: opts.Domains, Resolver: opts.Resolver, HTTPPort: opts.HTTPPort,
-		Log: slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: level})),
+		Log: slog.New(newTextHandler(opts.IO.ErrOut, level, opts.IO.IsStderrTTY())),
 	}
 	if opts.Staging {
 		c.Directory = certs.Staging
 	}
 	if c.Dial == nil {
-		c.Dial = fleetDialer(fl, false)
+		c.Dial = fleetDialer(fl, false, opts.IO)
 	}
 	return c, nil
 }
 
-func certContext(ctx context.Context, opts *certOptions) (context.Context, context.CancelFunc) {
-	if opts.Timeout > 0 {
-		return context.WithTimeout(ctx, opts.Timeout)
+// noCertificate is what issue, renew and status all say when the state
+// directory holds no certificate for the fleet: issue one.
+func noCertificate(opts *certOptions, name, dir string) error {
+	return problemError(fmt.Errorf("no certificate %s in %s: run edgectl cert issue %s first (or pass --state with the directory it was issued into)", name, dir, opts.File))
+}
+
+// announceCA says which CA an order goes to when the fleet file did not
+// choose one: Let's Encrypt production, whose rate limits a first try can
+// run into.
+func announceCA(opts *certOptions, c certs.Config) {
+	if opts.Staging || !c.Fleet.ACME.DirectoryDefaulted {
+		return
 	}
-	return context.WithCancel(ctx)
+	fmt.Fprintf(opts.IO.ErrOut, "edgectl: %s names no acme.directory: using Let's Encrypt production (%s); try --staging first, whose rate limits are generous\n", opts.File, c.Fleet.ACME.Directory)
+}
+
+// progressLevel is how much of issue's progress is shown without -v: its
+// steps on a terminal, only warnings elsewhere (cron, CI logs).
+func progressLevel(opts *certOptions) slog.Level {
+	if opts.IO.IsStderrTTY() && !opts.JSON {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
 }
 
 func certIssueRun(ctx context.Context, opts *certOptions) error {
-	c, err := certConfig(opts)
+	c, err := certConfig(opts, progressLevel(opts))
 	if err != nil {
 		return err
 	}
-	ctx, cancel := certContext(ctx, opts)
-	defer cancel()
+	announceCA(opts, c)
 	res, err := certs.Issue(ctx, c)
 	return certReport(opts, res, err)
 }
 
 func certRenewRun(ctx context.Context, opts *certOptions) error {
-	c, err := certConfig(opts)
+	// Quiet for cron: only warnings and errors unless -v.
+	c, err := certConfig(opts, slog.LevelWarn)
 	if err != nil {
 		return err
 	}
-	if !opts.Verbose && !opts.JSON {
-		// Quiet for cron: only warnings and errors unless -v.
-		c.Log = slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	}
-	ctx, cancel := certContext(ctx, opts)
-	defer cancel()
 	res, err := certs.Renew(ctx, c, opts.Force)
+	var nc *certs.NoCertificateError
+	if errors.As(err, &nc) {
+		return noCertificate(opts, nc.Name, nc.Dir)
+	}
 	if err == nil && res != nil && !res.Renewed {
 		if opts.JSON {
-			return writeJSON(opts.Stdout, res)
+			return writeJSON(opts.IO.Out, res)
 		}
 		if opts.Verbose {
-			fmt.Fprintf(opts.Stderr, "%s: %s\n", res.Name, res.Reason)
+			fmt.Fprintf(opts.IO.ErrOut, "%s: %s\n", res.Name, res.Reason)
 		}
 		return nil
 	}
@@ -243,11 +268,11 @@ func certRenewRun(ctx context.Context, opts *certOptions) error {
 // certificate reached some hosts but not all.
 func certReport(opts *certOptions, res *certs.Result, err error) error {
 	if opts.JSON && res != nil {
-		if jerr := writeJSON(opts.Stdout, res); jerr != nil {
+		if jerr := writeJSON(opts.IO.Out, res); jerr != nil {
 			return jerr
 		}
 	} else if res != nil {
-		printCertResult(opts.Stdout, res)
+		printCertResult(opts.IO.Out, res)
 	}
 	if err == nil {
 		return nil
@@ -255,11 +280,14 @@ func certReport(opts *certOptions, res *certs.Result, err error) error {
 	var pe *certs.PreflightError
 	switch {
 	case errors.As(err, &pe) && (opts.JSON || res != nil):
-		return &ExitError{Code: ExitProblem, Err: errors.New("pre-flight failed, no order placed; fix the addresses above and run again")}
-	case errors.Is(err, certs.ErrDistribution) && res != nil && res.Distribution != nil && servedSome(res.Distribution):
-		return &ExitError{Code: ExitPartial, Err: err}
+		return problemError(errors.New("pre-flight failed, no order placed; fix the addresses above and run again"))
+	case errors.Is(err, certs.ErrDistribution):
+		err = fmt.Errorf("%w; fix the hosts and run edgectl cert renew %s --force, or issue again", err, opts.File)
+		if res != nil && res.Distribution != nil && servedSome(res.Distribution) {
+			return &ExitError{Code: ExitPartial, Err: err}
+		}
 	}
-	return &ExitError{Code: ExitProblem, Err: err}
+	return problemError(err)
 }
 
 func servedSome(d *certs.Distribution) bool {
@@ -274,7 +302,11 @@ func servedSome(d *certs.Distribution) bool {
 // printCertResult writes the text report of an issue or renew.
 func printCertResult(w io.Writer, res *certs.Result) {
 	if p := res.Preflight; p != nil {
-		fmt.Fprintf(w, "pre-flight (resolver %s):\n", p.Resolver)
+		resolver := "the system resolver"
+		if p.Resolver != "" && p.Resolver != "system" {
+			resolver = "resolver " + p.Resolver
+		}
+		fmt.Fprintf(w, "pre-flight (%s):\n", resolver)
 		for _, h := range p.Hosts {
 			fmt.Fprintf(w, "  fail  host %s: %s\n", h.Host, h.Err)
 		}
@@ -323,26 +355,24 @@ func printCertResult(w io.Writer, res *certs.Result) {
 }
 
 func certStatusRun(ctx context.Context, opts *certOptions) error {
-	c, err := certConfig(opts)
+	c, err := certConfig(opts, slog.LevelWarn)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := certContext(ctx, opts)
-	defer cancel()
 	st, err := certs.Status(ctx, c)
 	if err != nil {
-		return &ExitError{Code: ExitProblem, Err: err}
+		return problemError(err)
 	}
 	if opts.JSON {
-		if err := writeJSON(opts.Stdout, st); err != nil {
+		if err := writeJSON(opts.IO.Out, st); err != nil {
 			return err
 		}
 	} else {
 		if st.Local {
-			fmt.Fprintf(opts.Stdout, "%s (%s): serial %s, issuer %s, %d days left (expires %s)\n",
+			fmt.Fprintf(opts.IO.Out, "%s (%s): serial %s, issuer %s, %d days left (expires %s)\n",
 				st.Name, strings.Join(st.Domains, ", "), st.Serial, st.Issuer, st.DaysLeft, st.NotAfter.UTC().Format(time.RFC3339))
 		} else {
-			fmt.Fprintf(opts.Stdout, "%s: no certificate in %s; showing what the hosts serve\n", st.Name, c.State.Dir)
+			fmt.Fprintf(opts.IO.Out, "%s: no certificate in %s; what the hosts serve:\n", st.Name, c.State.Dir)
 		}
 		rows := make([][]string, 0, len(st.Addrs))
 		for _, a := range st.Addrs {
@@ -359,12 +389,15 @@ func certStatusRun(ctx context.Context, opts *certOptions) error {
 			}
 			rows = append(rows, []string{a.Host, a.Addr, a.Family, serial, state, a.Problem})
 		}
-		if err := writeTable(opts.Stdout, opts.Color, []string{"host", "address", "family", "serial", "state", "detail"}, rows); err != nil {
+		if err := writeTable(opts.IO.Out, opts.Color, []string{"host", "address", "family", "serial", "state", "detail"}, rows); err != nil {
 			return err
 		}
 	}
+	if !st.Local {
+		return noCertificate(opts, st.Name, c.State.Dir)
+	}
 	if !st.OK() {
-		return &ExitError{Code: ExitProblem, Err: fmt.Errorf("%d of %d addresses do not serve the current certificate; run edgectl cert renew --force to push it again", len(st.Stale()), len(st.Addrs))}
+		return problemError(fmt.Errorf("%d of %d addresses do not serve the current certificate; run edgectl cert renew %s --force to push it again", len(st.Stale()), len(st.Addrs), opts.File))
 	}
 	return nil
 }

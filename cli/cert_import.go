@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgectl/edgectl/certs"
+	"github.com/edgectl/edgectl/fleet"
 )
 
 // certImportOptions holds the flags and seams of cert import.
@@ -22,15 +23,15 @@ type certImportOptions struct {
 	DryRun  bool
 	JSON    bool
 	Verbose bool
-	Timeout time.Duration
-	Stdout  io.Writer
-	Stderr  io.Writer
+	IO      *IOStreams
+	// LoadFleet reads the fleet file (Factory.LoadFleet).
+	LoadFleet func(path string) (*fleet.Fleet, error)
 	// Dial reaches the hosts; nil means SSH per fleet.yaml.
 	Dial certs.Dialer
 }
 
 func newCertImportCmd(f *Factory, g *GlobalOptions) *cobra.Command {
-	opts := &certImportOptions{Stdout: f.Stdout, Stderr: f.Stderr}
+	opts := &certImportOptions{IO: f.IO, LoadFleet: f.LoadFleet}
 	cmd := &cobra.Command{
 		Use:   "import FLEET.yaml",
 		Short: "Install the certificates acme.sh or certbot already keep on each host into tls.certs_dir",
@@ -59,9 +60,9 @@ Exit status: 0 every host got a certificate for every domain, 3 some did,
   edgectl cert import fleet.yaml --hosts cn2-sh,cn2-bj
 
   edgectl cert import fleet.yaml --json | jq '.hosts[].renewals'`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.File, opts.JSON, opts.Verbose, opts.Timeout = args[0], g.Output == "json", g.Verbose, g.Timeout
+			opts.File, opts.JSON, opts.Verbose = args[0], g.Output == "json", g.Verbose
 			return certImportRun(cmd.Context(), opts)
 		},
 	}
@@ -73,7 +74,11 @@ Exit status: 0 every host got a certificate for every domain, 3 some did,
 }
 
 func certImportRun(ctx context.Context, opts *certImportOptions) error {
-	fl, err := loadFleet(opts.File)
+	load := opts.LoadFleet
+	if load == nil {
+		load = (&Factory{}).LoadFleet
+	}
+	fl, err := load(opts.File)
 	if err != nil {
 		return err
 	}
@@ -81,29 +86,24 @@ func certImportRun(ctx context.Context, opts *certImportOptions) error {
 	if err != nil {
 		return usageError(err)
 	}
-	if opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
-		defer cancel()
-	}
 	level := slog.LevelWarn
 	if opts.Verbose {
 		level = slog.LevelInfo
 	}
 	c := certs.ImportConfig{Fleet: fl, Hosts: hosts, Dial: opts.Dial, Domains: opts.Domains, DryRun: opts.DryRun,
-		Log: slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: level}))}
+		Log: slog.New(slog.NewTextHandler(opts.IO.ErrOut, &slog.HandlerOptions{Level: level}))}
 	if c.Dial == nil {
-		c.Dial = fleetDialer(fl, false)
+		c.Dial = fleetDialer(fl, false, opts.IO)
 	}
 	res, err := certs.ImportExisting(ctx, c)
 	if res == nil {
 		return usageError(err)
 	}
 	if opts.JSON {
-		if werr := writeJSON(opts.Stdout, res); werr != nil {
+		if werr := writeJSON(opts.IO.Out, res); werr != nil {
 			return werr
 		}
-	} else if werr := writeCertImport(opts.Stdout, res, fl.Agent.TLS.CertsDir); werr != nil {
+	} else if werr := writeCertImport(opts.IO.Out, res, fl.Agent.TLS.CertsDir); werr != nil {
 		return werr
 	}
 	ok := 0

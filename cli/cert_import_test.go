@@ -62,8 +62,8 @@ func TestCertImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(dryRun, js bool) (string, int) {
-		var out, errb bytes.Buffer
-		opts := &certImportOptions{File: fleetFile, DryRun: dryRun, JSON: js, Stdout: &out, Stderr: &errb,
+		ios, _, out, _ := TestIO()
+		opts := &certImportOptions{File: fleetFile, DryRun: dryRun, JSON: js, IO: ios,
 			Dial: func(_ context.Context, h fleet.Host) (remote.Host, error) {
 				return remote.Rooted(remote.Local{}, roots[h.Name], h.Name), nil
 			}}

@@ -1,30 +1,19 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgectl/edgectl/certs"
+	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/internal/pebbletest"
 )
-
-// exitCode is the code Run would exit with for err.
-func exitCode(err error) int {
-	var ee *ExitError
-	switch {
-	case err == nil:
-		return ExitOK
-	case errors.As(err, &ee):
-		return ee.Code
-	}
-	return ExitUsage
-}
 
 // TestCertCommands drives issue, renew and status against a real Pebble
 // and two real agents (see certs/e2e_test.go for the DNS set-up) and
@@ -42,8 +31,9 @@ func TestCertCommands(t *testing.T) {
 	tb.CA.AddAAAA(t, "www.fleet.test", "::1")
 	state := filepath.Join(t.TempDir(), "state")
 	run := func(fn func(context.Context, *certOptions) error, mod func(*certOptions)) (string, string, int) {
-		var out, errb bytes.Buffer
-		opts := &certOptions{File: tb.FleetFile, State: state, HTTPPort: tb.HTTPPort, Stdout: &out, Stderr: &errb, Dial: tb.Dial}
+		ios, _, out, errb := TestIO()
+		f := &Factory{IO: ios}
+		opts := &certOptions{File: tb.FleetFile, State: state, HTTPPort: tb.HTTPPort, IO: ios, LoadFleet: f.LoadFleet, Dial: tb.Dial}
 		if mod != nil {
 			mod(opts)
 		}
@@ -130,7 +120,8 @@ func TestCertUsageErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := tt.opts
 			o.State = filepath.Join(dir, "state")
-			o.Stdout, o.Stderr = &bytes.Buffer{}, &bytes.Buffer{}
+			ios, _, _, _ := TestIO()
+			o.IO, o.LoadFleet = ios, (&Factory{IO: ios}).LoadFleet
 			err := certIssueRun(context.Background(), &o)
 			if exitCode(err) != ExitUsage || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v (exit %d), want exit 2 mentioning %q", err, exitCode(err), tt.want)
@@ -143,5 +134,66 @@ func certWriteFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCertNoCertificate: status and renew say the same thing, and what to
+// do, when the state directory holds no certificate for the fleet.
+func TestCertNoCertificate(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t) // nothing serves TLS there: the probe is refused at once
+	file := filepath.Join(dir, "fleet.yaml")
+	certWriteFile(t, file, fmt.Sprintf("hosts:\n  - {name: a, ipv4: 127.0.0.1}\ndomains: [api.example.com]\nagent:\n  listen: [{addr: \"[::]:%d\", tls: true}]\n", port))
+	state := filepath.Join(dir, "state")
+	want := fmt.Sprintf("edgectl: no certificate api.example.com in %s: run edgectl cert issue %s first", state, file)
+	for _, args := range [][]string{{"cert", "status", file, "--state", state}, {"cert", "renew", file, "--state", state}} {
+		code, _, errOut := runCLI(t, nil, args...)
+		if code != ExitProblem || !strings.HasPrefix(errOut, want) {
+			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", args, code, errOut, want)
+		}
+	}
+}
+
+// TestCertWording: the pre-flight names the resolver it asked (never a
+// blank "(resolver )"), the JSON has _ms durations and no null lists, and
+// a fleet that chose no CA is told before an order goes to Let's Encrypt
+// production.
+func TestCertWording(t *testing.T) {
+	var b strings.Builder
+	printCertResult(&b, &certs.Result{Name: "api.example.com", Preflight: &certs.Preflight{Resolver: "system", Names: []certs.PreflightName{}}})
+	printCertResult(&b, &certs.Result{Name: "api.example.com", Preflight: &certs.Preflight{Resolver: "198.18.0.53:53"}})
+	if got, want := b.String(), "pre-flight (the system resolver):\npre-flight (resolver 198.18.0.53:53):\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+
+	js, err := json.Marshal(&certs.Result{Name: "n", Domains: []string{"n"}, Elapsed: 1500 * time.Microsecond,
+		Distribution: &certs.Distribution{Addrs: []certs.AddrCheck{{Addr: "127.0.0.1", After: 2 * time.Millisecond}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"elapsed_ms":1.5`, `"after_ms":2`} {
+		if !strings.Contains(string(js), want) {
+			t.Errorf("JSON lacks %s: %s", want, js)
+		}
+	}
+	js, _ = json.Marshal(&certs.Result{Name: "n", Domains: []string{"n"}, Reason: "not due"})
+	for _, bad := range []string{"_ns", "null", "elapsed"} {
+		if strings.Contains(string(js), bad) {
+			t.Errorf("renew's not-due JSON has %q: %s", bad, js)
+		}
+	}
+
+	ios, _, _, errOut := TestIO()
+	opts := &certOptions{File: "fleet.yaml", IO: ios}
+	announceCA(opts, certs.Config{Fleet: &fleet.Fleet{ACME: fleet.ACME{Directory: fleet.DefaultACMEDirectory, DirectoryDefaulted: true}}})
+	if want := "edgectl: fleet.yaml names no acme.directory: using Let's Encrypt production (https://acme-v02.api.letsencrypt.org/directory); try --staging first, whose rate limits are generous\n"; errOut.String() != want {
+		t.Errorf("CA notice %q, want %q", errOut.String(), want)
+	}
+	errOut.Reset()
+	announceCA(opts, certs.Config{Fleet: &fleet.Fleet{ACME: fleet.ACME{Directory: fleet.DefaultACMEDirectory}}})
+	opts.Staging = true
+	announceCA(opts, certs.Config{Fleet: &fleet.Fleet{ACME: fleet.ACME{Directory: fleet.DefaultACMEDirectory, DirectoryDefaulted: true}}})
+	if errOut.Len() != 0 {
+		t.Errorf("a notice although the CA was chosen: %q", errOut.String())
 	}
 }

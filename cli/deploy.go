@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/provision"
 	"github.com/edgectl/edgectl/remote"
-	"github.com/edgectl/edgectl/yamlfile"
 )
 
 type deployOptions struct {
@@ -35,7 +32,7 @@ type deployOptions struct {
 }
 
 func newDeployCmd(f *Factory, g *GlobalOptions) *cobra.Command {
-	opts := &deployOptions{Stdin: stdinIfTerminal()}
+	opts := &deployOptions{}
 	cmd := &cobra.Command{
 		Use:   "deploy fleet.yaml",
 		Short: "Install or upgrade the agent on every host over SSH, rolling and health-gated",
@@ -75,7 +72,7 @@ host key, an error before the rollout), 2 invalid fleet.yaml or flags,
 
   # only the hosts labelled cn2, 10 connections at once
   edgectl deploy fleet.yaml --label cn2 --parallel 10 --json`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.FleetPath = args[0]
 			if opts.Parallel < 1 {
@@ -95,21 +92,8 @@ host key, an error before the rollout), 2 invalid fleet.yaml or flags,
 	return cmd
 }
 
-// loadFleet loads fleet.yaml, turning its problems into a usage error.
-func loadFleet(path string) (*fleet.Fleet, error) {
-	f, err := fleet.Load(path)
-	if err != nil {
-		var ye *yamlfile.Error
-		if errors.As(err, &ye) {
-			return nil, usageError(fmt.Errorf("invalid fleet file:\n%s", ye.Error()))
-		}
-		return nil, usageError(err)
-	}
-	return f, nil
-}
-
 func deployRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *deployOptions) error {
-	fl, err := loadFleet(opts.FleetPath)
+	fl, err := f.LoadFleet(opts.FleetPath)
 	if err != nil {
 		return err
 	}
@@ -123,11 +107,14 @@ func deployRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *deployOp
 	}
 	dial := opts.Dial
 	if dial == nil {
-		dial = fleetDialer(fl, opts.AcceptNew)
+		dial = fleetDialer(fl, opts.AcceptNew, f.IO)
 	}
 	po := provision.Options{Layout: provision.DefaultLayout(), Binaries: bins, Dial: dial,
-		DryRun: opts.DryRun, Parallel: opts.Parallel, Public: true, Event: progress(f.Stderr, g, hostNames(hosts))}
-	confirm := !opts.Yes && !opts.DryRun && g.Output != "json" && isTerminal(f.Stdout) && opts.Stdin != nil
+		DryRun: opts.DryRun, Parallel: opts.Parallel, Public: true, Event: progress(f.IO, g, hostNames(hosts))}
+	if opts.Stdin == nil && f.IO.IsStdinTTY() {
+		opts.Stdin = f.IO.In
+	}
+	confirm := !opts.Yes && !opts.DryRun && g.Output != "json" && f.IO.IsStdoutTTY() && opts.Stdin != nil
 	if confirm {
 		po.DryRun = true
 	}
@@ -137,16 +124,12 @@ func deployRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *deployOp
 // rollout runs provision.Deploy (after a confirmed dry run when asked) and
 // prints the result; shared by deploy and install.
 func rollout(ctx context.Context, f *Factory, g *GlobalOptions, fl *fleet.Fleet, hosts []fleet.Host, po provision.Options, confirm bool, stdin io.Reader) error {
-	if g.Timeout > 0 {
-		// A host still changing when the time is up is rolled back.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, g.Timeout)
-		defer cancel()
-	}
+	// --timeout is ctx's deadline (set at the root): a host still changing
+	// when the time is up is rolled back.
 	start := time.Now()
 	res, err := provision.Deploy(ctx, fl, hosts, po)
 	if err == nil && confirm {
-		printPlans(f.Stdout, res)
+		printPlans(f.IO.Out, res)
 		n := 0
 		for _, h := range res.Hosts {
 			if h.Status == provision.StatusPlanned {
@@ -156,17 +139,15 @@ func rollout(ctx context.Context, f *Factory, g *GlobalOptions, fl *fleet.Fleet,
 		if n == 0 {
 			return printRollout(f, g, res, time.Since(start), nil)
 		}
-		fmt.Fprintf(f.Stdout, "Apply to %d host(s)? [y/N] ", n)
-		line, _ := bufio.NewReader(stdin).ReadString('\n')
-		if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+		if !askYes(f.IO, fmt.Sprintf("Apply to %d host(s)?", n)) {
 			return &ExitError{Code: ExitProblem, Err: errors.New("deploy cancelled; nothing was changed")}
 		}
 		po.DryRun = false
 		start = time.Now()
 		res, err = provision.Deploy(ctx, fl, hosts, po)
 	}
-	if err == nil && po.DryRun {
-		printPlans(f.Stdout, res)
+	if err == nil && po.DryRun && g.Output != "json" { // JSON has the plans in hosts[].plan
+		printPlans(f.IO.Out, res)
 	}
 	return printRollout(f, g, res, time.Since(start), err)
 }
@@ -203,19 +184,19 @@ func printRollout(f *Factory, g *GlobalOptions, res *provision.Result, took time
 			*provision.Result
 			Status   string  `json:"status"`
 			Error    string  `json:"error,omitempty"`
-			Duration float64 `json:"duration_seconds"`
-		}{Result: res, Status: map[int]string{0: "ok", 1: "failed", 3: "partial"}[code], Duration: took.Seconds()}
+			Duration float64 `json:"duration_ms"`
+		}{Result: res, Status: map[int]string{0: "ok", 1: "failed", 3: "partial"}[code], Duration: float64(took.Microseconds()) / 1000}
 		if out.Result == nil {
 			out.Result = &provision.Result{}
 		}
 		if err != nil {
 			out.Error = err.Error()
 		}
-		if werr := writeJSON(f.Stdout, out); werr != nil {
+		if werr := writeJSON(f.IO.Out, out); werr != nil {
 			return werr
 		}
 		if code != ExitOK {
-			return &ExitError{Code: code, Err: errors.New("")}
+			return silentExit(code)
 		}
 		return nil
 	}
@@ -225,19 +206,19 @@ func printRollout(f *Factory, g *GlobalOptions, res *provision.Result, took time
 			st := h.Status
 			rows = append(rows, []string{h.Name, st, h.Summary, h.Duration.Round(10 * time.Millisecond).String()})
 		}
-		writeTable(f.Stdout, useColor(f.Stdout, g), []string{"host", "status", "change", "time"}, rows)
+		writeTable(f.IO.Out, g.color(f.IO), []string{"host", "status", "change", "time"}, rows)
 		for _, h := range res.Hosts {
 			if h.Error != "" {
-				fmt.Fprintf(f.Stdout, "%s: %s\n", h.Name, h.Error)
+				fmt.Fprintf(f.IO.Out, "%s: %s\n", h.Name, h.Error)
 			}
 		}
-		fmt.Fprintf(f.Stdout, "%s in %s\n", tally(res), took.Round(10*time.Millisecond))
+		fmt.Fprintf(f.IO.Out, "%s in %s\n", tally(res), took.Round(10*time.Millisecond))
 	}
 	if err != nil {
 		return &ExitError{Code: code, Err: err}
 	}
 	if code != ExitOK {
-		return &ExitError{Code: code, Err: errors.New("")}
+		return silentExit(code)
 	}
 	return nil
 }
@@ -256,12 +237,4 @@ func tally(res *provision.Result) string {
 		parts[i] = fmt.Sprintf("%d %s", counts[s], s)
 	}
 	return fmt.Sprintf("%d host(s): %s", len(res.Hosts), strings.Join(parts, ", "))
-}
-
-// stdinIfTerminal is os.Stdin when it is a terminal (for the prompt).
-func stdinIfTerminal() io.Reader {
-	if isTerminal(os.Stdin) {
-		return os.Stdin
-	}
-	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/edgectl/edgectl/diagnose"
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/remote"
-	"github.com/edgectl/edgectl/yamlfile"
 )
 
 // diagnoseOptions holds the flags, streams and seams of `diagnose 502`.
@@ -31,8 +30,9 @@ type diagnoseOptions struct {
 	JSON       bool
 	Color      bool
 	Verbose    bool
-	Stdout     io.Writer
-	Stderr     io.Writer
+	IO         *IOStreams
+	// LoadFleet reads -f fleet.yaml (Factory.LoadFleet).
+	LoadFleet func(path string) (*fleet.Fleet, error)
 	// Dial opens the remote host; nil uses remote.DialSSH.
 	Dial func(ctx context.Context, cfg remote.SSHConfig) (remote.Host, error)
 	// Local is the host diagnosed without --ssh/--host (remote.Local{}).
@@ -51,7 +51,7 @@ func newDiagnoseCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 }
 
 func newDiagnose502Cmd(f *Factory, g *GlobalOptions) *cobra.Command {
-	opts := &diagnoseOptions{Stdout: f.Stdout, Stderr: f.Stderr}
+	opts := &diagnoseOptions{IO: f.IO, LoadFleet: f.LoadFleet}
 	var units []string
 	cmd := &cobra.Command{
 		Use:     "502",
@@ -60,8 +60,9 @@ func newDiagnose502Cmd(f *Factory, g *GlobalOptions) *cobra.Command {
 		Long: `Diagnose why the proxy in front of an API backend answers 502, 503 or 504.
 
 With no flags it finds the proxy by itself: the agent's configuration at
-/etc/edgectl/agent.yaml, else nginx through ` + "`nginx -T`" + `. Every upstream server
-is checked:
+/etc/edgectl/agent.yaml, else nginx through ` + "`nginx -T`" + `; the report names every
+configuration it looked for (check proxy.config). Every upstream server is
+checked:
 
   listen.ipv4/6     sockets on the backend port per family, with the owning
                     process (from /proc; no netstat needed)
@@ -85,8 +86,8 @@ upstream-closed, header-too-big, proxy-down, proxy-error, certificate.
 Remote mode (--ssh, or --host with --fleet) runs the same checks over one SSH
 connection without installing anything: files are read over SFTP, commands run
 with sh, and probes are dialled from the remote host, so [::1] is its loopback.
-Run as root (locally or remotely) to see which process owns a socket and to
-read the firewall rules.
+--probe-timeout bounds the SSH connection too. Run as root (locally or
+remotely) to see which process owns a socket and to read the firewall rules.
 
 Exit status: 0 healthy, 1 a problem was found (or the host was unreachable),
 2 usage or configuration error.`,
@@ -104,22 +105,22 @@ Exit status: 0 healthy, 1 a problem was found (or the host was unreachable),
 
   # Any host over SSH
   edgectl diagnose 502 --ssh root@198.18.0.11:22 --config /etc/edgectl/agent.yaml`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			opts.JSON = g.Output == "json"
-			opts.Color = useColor(f.Stdout, g)
+			opts.Color = g.color(f.IO)
 			opts.Verbose = g.Verbose
 			opts.Diag.Units = units
+			if cmd.Flags().Changed("ssh") && opts.SSH == "" {
+				return usageError(errors.New("--ssh needs user@host[:port], e.g. root@198.18.0.11; leave it out to diagnose this machine"))
+			}
+			if cmd.Flags().Changed("host") && opts.Host == "" {
+				return usageError(errors.New("--host needs a host name from the fleet file"))
+			}
 			return opts.validate()
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if g.Timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, g.Timeout)
-				defer cancel()
-			}
-			return diagnoseRun(ctx, opts)
+			return diagnoseRun(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -135,7 +136,7 @@ Exit status: 0 healthy, 1 a problem was found (or the host was unreachable),
 	fl.StringVar(&d.HealthPath, "health-path", "/health", "the backend's health path with --port")
 	fl.StringVar(&d.Expect, "expect", "", "program that should own the backend port (substring of its path or command line)")
 	fl.StringSliceVar(&units, "unit", nil, "systemd unit(s) to check, e.g. mop-api.service")
-	fl.DurationVar(&d.ProbeTimeout, "probe-timeout", 2*time.Second, "bound on every probe, and so on the run")
+	fl.DurationVar(&d.ProbeTimeout, "probe-timeout", 2*time.Second, "bound on every probe and on the SSH connection, and so on the run")
 	fl.DurationVar(&d.KeepaliveWait, "keepalive-wait", 500*time.Millisecond, "how long to watch an idle keepalive connection to the backend (at most --probe-timeout)")
 	fl.StringVar(&opts.Host, "host", "", "diagnose this fleet host over SSH (needs -f)")
 	fl.StringVarP(&opts.FleetFile, "fleet", "f", "", "fleet.yaml for --host")
@@ -155,9 +156,35 @@ func (o *diagnoseOptions) validate() error {
 		return usageError(fmt.Errorf("--probe-timeout must be positive, not %v", o.Diag.ProbeTimeout))
 	}
 	if err := o.Diag.Validate(); err != nil {
-		return usageError(err)
+		return diagnoseError(err)
 	}
 	return nil
+}
+
+// diagnoseError words the diagnose package's typed errors with the flags
+// that caused them; every one of them is a usage error.
+func diagnoseError(err error) error {
+	var pe *diagnose.PortError
+	var ue *diagnose.URLError
+	var nf *diagnose.NotFoundError
+	var nu *diagnose.NoUpstreamsError
+	switch {
+	case errors.Is(err, diagnose.ErrConfigAndNginx):
+		err = errors.New("--config and --nginx both name the proxy; pass one")
+	case errors.Is(err, diagnose.ErrNegativeTimeout):
+		err = errors.New("--probe-timeout and --keepalive-wait must not be negative")
+	case errors.As(err, &pe):
+		err = fmt.Errorf("--port %d is not a TCP port (1-65535)", pe.Port)
+	case errors.As(err, &ue):
+		err = fmt.Errorf("--url %q: %s", ue.URL, ue.Reason)
+	case errors.As(err, &nf):
+		err = fmt.Errorf("%v; pass --port N or --url URL for a bare backend, --config FILE for the agent, or --nginx (with --nginx-conf) for nginx", nf)
+	case errors.As(err, &nu):
+		err = fmt.Errorf("%v; pass --port N or --url URL", nu)
+	case !errors.Is(err, diagnose.ErrUsage):
+		return problemError(err)
+	}
+	return usageError(err)
 }
 
 // diagnoseRun connects to the host, runs the diagnosis and prints it.
@@ -169,21 +196,18 @@ func diagnoseRun(ctx context.Context, opts *diagnoseOptions) error {
 	defer h.Close()
 	rep, err := diagnose.Run(ctx, h, opts.Diag)
 	if err != nil {
-		if errors.Is(err, diagnose.ErrUsage) {
-			return usageError(err)
-		}
-		return &ExitError{Code: ExitProblem, Err: err}
+		return diagnoseError(err)
 	}
 	if opts.JSON {
-		err = writeJSON(opts.Stdout, rep)
+		err = writeJSON(opts.IO.Out, rep)
 	} else {
-		err = writeDiagnoseText(opts.Stdout, opts.Color, opts.Verbose, rep)
+		err = writeDiagnoseText(opts.IO.Out, opts.Color, opts.Verbose, rep)
 	}
 	if err != nil {
 		return err
 	}
 	if rep.Cause != nil {
-		return &ExitError{Code: ExitProblem}
+		return silentExit(ExitProblem)
 	}
 	return nil
 }
@@ -204,13 +228,9 @@ func diagnoseHost(ctx context.Context, opts *diagnoseOptions) (remote.Host, erro
 		}
 		cfg = c
 	case opts.Host != "":
-		fl, err := fleet.Load(opts.FleetFile)
+		fl, err := opts.LoadFleet(opts.FleetFile)
 		if err != nil {
-			var ye *yamlfile.Error
-			if errors.As(err, &ye) {
-				return nil, usageError(errors.New("invalid fleet file:\n" + ye.Error()))
-			}
-			return nil, usageError(err)
+			return nil, err
 		}
 		hosts, err := fl.Select([]string{opts.Host}, "")
 		if err != nil {
@@ -228,14 +248,15 @@ func diagnoseHost(ctx context.Context, opts *diagnoseOptions) (remote.Host, erro
 		return remote.Local{}, nil
 	}
 	cfg.AcceptNew = opts.AcceptNew
-	cfg.Passphrase = passphrasePrompt()
+	cfg.Passphrase = passphrasePrompt(opts.IO)
+	cfg.ConnectTimeout = opts.Diag.ProbeTimeout
 	dial := opts.Dial
 	if dial == nil {
 		dial = dialSSH
 	}
 	h, err := dial(ctx, cfg)
 	if err != nil {
-		return nil, &ExitError{Code: ExitProblem, Err: err}
+		return nil, problemError(err)
 	}
 	return h, nil
 }
@@ -263,7 +284,22 @@ func expandHome(p string) string {
 	return p
 }
 
-// writeDiagnoseText prints the cause and its fix first, then the checks.
+// diagnoseHints words each diagnose.Hint as the flag that gives the check
+// more to see.
+var diagnoseHints = []struct {
+	hint diagnose.Hint
+	text string
+}{
+	{diagnose.HintProxy, "pass --config FILE (the agent) or --nginx to check the proxy too"},
+	{diagnose.HintHealthURL, "pass --url http://ADDR:PORT/PATH to probe the backend's real health path"},
+	{diagnose.HintErrorLog, "pass --error-log FILE (with --nginx) to read the proxy's error log"},
+	{diagnose.HintUnit, "pass --unit NAME.service to check the backend's systemd unit"},
+	{diagnose.HintKeepaliveWait, "raise --keepalive-wait (up to --probe-timeout) to watch idle connections longer"},
+	{diagnose.HintRoot, "run as root to see which process owns each socket and to read the firewall rules"},
+}
+
+// writeDiagnoseText prints the cause and its fix first, then the checks,
+// then what would let the skipped checks see more.
 func writeDiagnoseText(w io.Writer, color, verbose bool, rep *diagnose.Report) error {
 	var b strings.Builder
 	if rep.Cause != nil {
@@ -286,12 +322,24 @@ func writeDiagnoseText(w io.Writer, color, verbose bool, rep *diagnose.Report) e
 		headers = append(headers, "evidence")
 	}
 	var rows [][]string
+	hints := map[diagnose.Hint]bool{}
 	for _, c := range rep.Checks {
 		row := []string{c.ID, string(c.Status), c.Summary}
 		if verbose {
 			row = append(row, c.Evidence)
 		}
 		rows = append(rows, row)
+		hints[c.Hint] = true
 	}
-	return writeTable(w, color, headers, rows)
+	if err := writeTable(w, color, headers, rows); err != nil {
+		return err
+	}
+	b.Reset()
+	for _, h := range diagnoseHints {
+		if hints[h.hint] {
+			fmt.Fprintf(&b, "hint: %s\n", h.text)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

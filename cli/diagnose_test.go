@@ -1,9 +1,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
+	"encoding/pem"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/edgectl/edgectl/internal/buildtest"
 	"github.com/edgectl/edgectl/internal/golden"
 )
@@ -23,8 +26,8 @@ import (
 // exit code, stdout and stderr.
 func runDiagnose(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	f := &Factory{Version: "test", Stdout: &out, Stderr: &errb}
+	ios, _, out, errb := TestIO()
+	f := &Factory{Version: "test", IO: ios}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	code := Run(ctx, f, append([]string{"diagnose", "502"}, args...))
@@ -59,6 +62,8 @@ func TestDiagnoseUsage(t *testing.T) {
 		{"host without fleet", []string{"--host", "vps1"}, "-f fleet.yaml"},
 		{"ssh and host", []string{"--ssh", "root@198.18.0.11", "--host", "a", "-f", "x"}, "pass one"},
 		{"bad ssh", []string{"--ssh", "198.18.0.11"}, "user@host"},
+		{"empty ssh", []string{"--ssh", ""}, "--ssh needs user@host[:port]"},
+		{"empty host", []string{"--host", "", "-f", "fleet.yaml"}, "--host needs a host name"},
 		{"missing config", []string{"--config", "/nonexistent/agent.yaml"}, "/nonexistent/agent.yaml"},
 		{"bad url", []string{"--url", "ftp://x"}, "--url"},
 		{"unknown flag", []string{"--bogus"}, "unknown flag"},
@@ -168,5 +173,48 @@ func TestDiagnoseSeedOutageGolden(t *testing.T) {
 	norm = regexp.MustCompile(` {2,}`).ReplaceAllString(norm, "  ")
 	// Firewall rules need root to read: the line differs between machines.
 	norm = regexp.MustCompile(`(?m)^(firewall\.ipv[46])  \w+  .*$`).ReplaceAllString(norm, "$1  (varies)")
+	norm = regexp.MustCompile(`(?m)^hint: run as root.*\n`).ReplaceAllString(norm, "")
 	golden.Check(t, "diagnose 502 --port (seed outage)", "../diagnose/testdata/seed_outage_port.golden", []byte(norm))
+}
+
+// TestDiagnoseProbeTimeoutBoundsSSH: an SSH server that accepts and never
+// answers holds diagnose for --probe-timeout, not for the default 10 s
+// connect timeout.
+func TestDiagnoseProbeTimeoutBoundsSSH(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // accepted, never a banner
+		}
+	}()
+	dir := t.TempDir()
+	_, priv, _ := ed25519.GenerateKey(nil)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := filepath.Join(dir, "id_ed25519")
+	os.WriteFile(key, pem.EncodeToMemory(block), 0o600)
+	known := filepath.Join(dir, "known_hosts")
+	os.WriteFile(known, nil, 0o600)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	start := time.Now()
+	code, _, stderr := runDiagnose(t, "--ssh", "root@"+ln.Addr().String(), "--identity", key, "--known-hosts", known, "--probe-timeout", "300ms")
+	took := time.Since(start)
+	// The connect deadline surfaces from the dial's context ("no answer
+	// within 300ms") or from the connection's own deadline (i/o timeout).
+	if code != ExitProblem || !strings.Contains(stderr, "no answer within 300ms") && !strings.Contains(stderr, "i/o timeout") {
+		t.Errorf("exit %d, stderr %q; want 1 and a timeout", code, stderr)
+	}
+	if took > 3*time.Second {
+		t.Errorf("took %s with --probe-timeout 300ms", took)
+	}
 }

@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"time"
 
@@ -15,7 +13,6 @@ import (
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/probe"
 	"github.com/edgectl/edgectl/sweep"
-	"github.com/edgectl/edgectl/yamlfile"
 )
 
 // dnsOptions holds the flags, streams and seams of `dns plan|sync|check`.
@@ -29,8 +26,9 @@ type dnsOptions struct {
 	Timeout   time.Duration
 	JSON      bool
 	Verbose   bool
-	Stdout    io.Writer
-	Stderr    io.Writer
+	IO        *IOStreams
+	// LoadFleet reads the fleet file (Factory.LoadFleet).
+	LoadFleet func(path string) (*fleet.Fleet, error)
 	// NewProvider builds the records provider (default: dns: of the
 	// fleet, credentials from the environment).
 	NewProvider func(f *fleet.Fleet) (dnsrecords.Provider, error)
@@ -86,7 +84,7 @@ func newDNSCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 
   # Has every resolver caught up?
   edgectl dns check fleet.yaml --resolver 1.1.1.1:53,[2001:4860:4860::8888]:53`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	for _, action := range []string{"plan", "sync", "check"} {
@@ -96,7 +94,7 @@ func newDNSCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 }
 
 func newDNSActionCmd(f *Factory, g *GlobalOptions, action string) *cobra.Command {
-	opts := &dnsOptions{Action: action, Stdout: f.Stdout, Stderr: f.Stderr}
+	opts := &dnsOptions{Action: action, IO: f.IO, LoadFleet: f.LoadFleet}
 	short := map[string]string{
 		"plan":  "Show how the records differ from the healthy fleet addresses",
 		"sync":  "Change the records to the healthy fleet addresses, within the safety limits",
@@ -106,7 +104,7 @@ func newDNSActionCmd(f *Factory, g *GlobalOptions, action string) *cobra.Command
 		Use:   action + " FLEET.yaml",
 		Short: short,
 		Long:  dnsLong,
-		Args:  cobra.ExactArgs(1),
+		Args:  exactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
 			opts.JSON = g.Output == "json"
@@ -119,13 +117,7 @@ func newDNSActionCmd(f *Factory, g *GlobalOptions, action string) *cobra.Command
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if g.Timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, g.Timeout)
-				defer cancel()
-			}
-			return dnsRun(ctx, opts)
+			return dnsRun(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -144,7 +136,7 @@ func newDNSActionCmd(f *Factory, g *GlobalOptions, action string) *cobra.Command
 func dnsRun(ctx context.Context, opts *dnsOptions) error {
 	f, prov, err := dnsSetup(opts)
 	if err != nil {
-		return dnsFail(opts, ExitUsage, err)
+		return err
 	}
 	if opts.Action == "check" {
 		return dnsCheck(ctx, opts, f, prov)
@@ -153,7 +145,7 @@ func dnsRun(ctx context.Context, opts *dnsOptions) error {
 	if len(opts.Hosts) > 0 {
 		sel, err := f.Select(opts.Hosts, "")
 		if err != nil {
-			return dnsFail(opts, ExitUsage, fmt.Errorf("--hosts: %w", err))
+			return dnsFail(ExitUsage, fmt.Errorf("--hosts: %w", err))
 		}
 		chosen := map[string]bool{}
 		for _, h := range sel {
@@ -168,16 +160,16 @@ func dnsRun(ctx context.Context, opts *dnsOptions) error {
 	}
 	roots, err := loadRoots(opts.CAFile)
 	if err != nil {
-		return dnsFail(opts, ExitUsage, err)
+		return dnsFail(ExitUsage, err)
 	}
 	rep, err := sweep.Run(ctx, f, sweep.Options{RootCAs: roots, Dial: opts.ProbeDial})
 	if err != nil {
-		return dnsFail(opts, ExitUsage, err)
+		return dnsFail(ExitUsage, err)
 	}
 	addrs := sweep.ProbeAddrs(f, rep, hold)
 	plan, err := dnssync.Build(ctx, prov, f.DNSNames(), addrs, dnssync.PolicyOf(f.DNS, opts.Prune))
 	if err != nil {
-		return dnsFail(opts, ExitProblem, fmt.Errorf("read the records: %w", err))
+		return dnsFail(ExitProblem, fmt.Errorf("read the records: %w", err))
 	}
 	out := dnsPlanOutput{Action: opts.Action, Names: plan.Names, Addresses: addrs, Summary: plan.Summary()}
 	var applyErr error
@@ -185,16 +177,16 @@ func dnsRun(ctx context.Context, opts *dnsOptions) error {
 		out.Applied, applyErr = dnssync.Apply(ctx, prov, plan.Changes())
 	}
 	if applyErr != nil {
-		out.Error = &jsonError{Message: applyErr.Error(), ExitCode: ExitProblem}
+		out.Error = &dnsError{Message: applyErr.Error(), ExitCode: ExitProblem}
 	}
 	if err := printDNSPlan(opts, out); err != nil {
 		return err
 	}
 	if applyErr != nil {
 		if opts.JSON {
-			return &ExitError{Code: ExitProblem, Err: errors.New("")}
+			return silentExit(ExitProblem)
 		}
-		return &ExitError{Code: ExitProblem, Err: applyErr}
+		return problemError(applyErr)
 	}
 	return nil
 }
@@ -202,37 +194,36 @@ func dnsRun(ctx context.Context, opts *dnsOptions) error {
 // dnsSetup loads the fleet, which must have a dns: section, and builds its
 // provider.
 func dnsSetup(opts *dnsOptions) (*fleet.Fleet, dnsrecords.Provider, error) {
-	f, err := fleet.Load(opts.File)
+	load := opts.LoadFleet
+	if load == nil {
+		load = (&Factory{}).LoadFleet
+	}
+	f, err := load(opts.File)
 	if err != nil {
-		var ye *yamlfile.Error
-		if errors.As(err, &ye) {
-			return nil, nil, errors.New("invalid fleet file:\n" + ye.Error())
-		}
 		return nil, nil, err
 	}
 	if f.DNS == nil {
-		return nil, nil, fmt.Errorf("%s has no dns: section; add one (provider, zone, names) to let the records follow health", opts.File)
+		return nil, nil, usageError(fmt.Errorf("%s has no dns: section; add one (provider, zone, names) to let the records follow health", opts.File))
 	}
 	newProvider := opts.NewProvider
 	if newProvider == nil {
 		newProvider = fleetProvider
 	}
 	p, err := newProvider(f)
-	return f, p, err
+	if err != nil {
+		return nil, nil, usageError(err)
+	}
+	return f, p, nil
 }
 
-// jsonError is the error object of --json output.
-type jsonError struct {
+// dnsError is the error object inside dns --json output.
+type dnsError struct {
 	Message  string `json:"message"`
 	ExitCode int    `json:"exit_code"`
 }
 
-// dnsFail ends the command with code: with --json the error object on
-// stdout, else the message on stderr.
-func dnsFail(opts *dnsOptions, code int, err error) error {
-	if opts.JSON {
-		_ = writeJSON(opts.Stdout, map[string]any{"error": jsonError{Message: err.Error(), ExitCode: code}})
-		return &ExitError{Code: code, Err: errors.New("")}
-	}
+// dnsFail ends the command with code; under --json, Run prints the error
+// object on stdout.
+func dnsFail(code int, err error) error {
 	return &ExitError{Code: code, Err: err}
 }

@@ -19,8 +19,8 @@ type dnsCheckOutput struct {
 	Names    []dnsCheckName `json:"names"`
 	Warnings []string       `json:"warnings"`
 	// Status is ok when every resolver serves exactly the records.
-	Status string     `json:"status"`
-	Error  *jsonError `json:"error,omitempty"`
+	Status string    `json:"status"`
+	Error  *dnsError `json:"error,omitempty"`
 }
 
 type dnsCheckName struct {
@@ -52,14 +52,14 @@ func dnsCheck(ctx context.Context, opts *dnsOptions, f *fleet.Fleet, prov dnsrec
 	if len(resolvers) == 0 {
 		var err error
 		if resolvers, err = dnsquery.Nameservers(ctx, f.Resolver, f.DNS.Zone, opts.Timeout); err != nil {
-			return dnsFail(opts, ExitProblem, err)
+			return dnsFail(ExitProblem, err)
 		}
 	}
 	out := dnsCheckOutput{Names: []dnsCheckName{}, Warnings: []string{}, Status: "ok"}
 	for _, name := range f.DNSNames() {
 		recs, err := prov.List(ctx, name)
 		if err != nil {
-			return dnsFail(opts, ExitProblem, fmt.Errorf("read the records: %w", err))
+			return dnsFail(ExitProblem, fmt.Errorf("read the records: %w", err))
 		}
 		n := dnsCheckName{Name: name, Records: nonNilRecords(recs), Resolvers: []dnsResolverView{}}
 		truth := map[netip.Addr]bool{}
@@ -127,7 +127,7 @@ func dnsCheck(ctx context.Context, opts *dnsOptions, f *fleet.Fleet, prov dnsrec
 
 func printDNSCheck(opts *dnsOptions, out dnsCheckOutput) error {
 	if opts.JSON {
-		return writeJSON(opts.Stdout, out)
+		return writeJSON(opts.IO.Out, out)
 	}
 	var b strings.Builder
 	for _, n := range out.Names {
@@ -169,7 +169,7 @@ func printDNSCheck(opts *dnsOptions, out dnsCheckOutput) error {
 	} else {
 		b.WriteString("check: some resolvers disagree with the records (propagation pending, or a cache)\n")
 	}
-	_, err := io.WriteString(opts.Stdout, b.String())
+	_, err := io.WriteString(opts.IO.Out, b.String())
 	return err
 }
 

@@ -18,7 +18,7 @@ type dnsPlanOutput struct {
 	Summary   string             `json:"summary"`
 	// Applied is what sync did (null for plan).
 	Applied *dnssync.Result `json:"applied"`
-	Error   *jsonError      `json:"error,omitempty"`
+	Error   *dnsError       `json:"error,omitempty"`
 }
 
 // printDNSPlan writes the plan: per name, + add, - remove, ! held back by
@@ -26,7 +26,7 @@ type dnsPlanOutput struct {
 // the summary (and, for sync, what was done).
 func printDNSPlan(opts *dnsOptions, out dnsPlanOutput) error {
 	if opts.JSON {
-		return writeJSON(opts.Stdout, out)
+		return writeJSON(opts.IO.Out, out)
 	}
 	var b strings.Builder
 	for _, n := range out.Names {
@@ -76,7 +76,7 @@ func printDNSPlan(opts *dnsOptions, out dnsPlanOutput) error {
 	default:
 		fmt.Fprintf(&b, "synced: %s\n", out.Summary)
 	}
-	_, err := io.WriteString(opts.Stdout, b.String())
+	_, err := io.WriteString(opts.IO.Out, b.String())
 	return err
 }
 

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,23 +25,23 @@ const endpointsLong = `An endpoints file lists the hosts clients may use, in ord
 Section markers are case-insensitive; a line holds one or more comma-separated
 values. Hostnames must be plain RFC 1123 names (no scheme, port or trailing
 dot), IPs plain IPv4 or IPv6 literals (no brackets, port or zone). Invalid
-values are errors reported as FILE:LINE:COL (exit 2); duplicates are dropped
-with a warning on stderr.`
+values, an unknown section ("Servers:") and a file listing nothing at all
+(clients would get an empty list) are errors reported as FILE:LINE:COL
+(exit 2); duplicates are dropped with a warning on stderr.`
 
 // endpointsRenderOptions holds the flags and streams of `endpoints render`.
 type endpointsRenderOptions struct {
 	File   string
 	Render endpoints.Options
-	Stdout io.Writer
-	Stderr io.Writer
+	JSON   bool // --json: problems go into the JSON error, not to stderr
+	IO     *IOStreams
 }
 
 // endpointsCheckOptions holds the flags and streams of `endpoints check`.
 type endpointsCheckOptions struct {
-	File   string
-	JSON   bool
-	Stdout io.Writer
-	Stderr io.Writer
+	File string
+	JSON bool
+	IO   *IOStreams
 }
 
 func newEndpointsCmd(f *Factory, g *GlobalOptions) *cobra.Command {
@@ -56,7 +55,7 @@ func newEndpointsCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newEndpointsRenderCmd(f), newEndpointsCheckCmd(f, g))
+	cmd.AddCommand(newEndpointsRenderCmd(f, g), newEndpointsCheckCmd(f, g))
 	return cmd
 }
 
@@ -69,8 +68,8 @@ var endpointsEnv = []struct{ flag, env string }{
 	{"default-port", "EDGECTL_ENDPOINTS_DEFAULT_PORT"},
 }
 
-func newEndpointsRenderCmd(f *Factory) *cobra.Command {
-	opts := &endpointsRenderOptions{Stdout: f.Stdout, Stderr: f.Stderr}
+func newEndpointsRenderCmd(f *Factory, g *GlobalOptions) *cobra.Command {
+	opts := &endpointsRenderOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "render FILE",
 		Short: "Print the failover JSON for an endpoints file",
@@ -95,7 +94,7 @@ EDGECTL_ENDPOINTS_SOCKET_PATH and EDGECTL_ENDPOINTS_DEFAULT_PORT.`,
 
   # Plain HTTP and another API prefix, saved for a static web server
   edgectl endpoints render endpoints.txt --protocol http --api-path /api/v2 > endpoints.json`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			for _, e := range endpointsEnv {
 				v, ok := os.LookupEnv(e.env)
@@ -109,7 +108,7 @@ EDGECTL_ENDPOINTS_SOCKET_PATH and EDGECTL_ENDPOINTS_DEFAULT_PORT.`,
 			if err := opts.Render.Validate(); err != nil {
 				return usageError(err)
 			}
-			opts.File = args[0]
+			opts.File, opts.JSON = args[0], g.Output == "json"
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -127,21 +126,21 @@ EDGECTL_ENDPOINTS_SOCKET_PATH and EDGECTL_ENDPOINTS_DEFAULT_PORT.`,
 // endpointsRenderRun parses opts.File and prints its failover JSON; warnings
 // go to stderr.
 func endpointsRenderRun(_ context.Context, opts *endpointsRenderOptions) error {
-	l, err := loadEndpoints(opts.File, opts.Stderr)
+	l, err := loadEndpoints(opts.File, opts.IO.ErrOut, opts.JSON)
 	if err != nil {
 		return err
 	}
-	printEndpointsWarnings(opts.Stderr, opts.File, l.Warnings)
+	printEndpointsWarnings(opts.IO.ErrOut, opts.File, l.Warnings)
 	b, err := endpoints.Render(l, opts.Render).JSON()
 	if err != nil {
 		return err
 	}
-	_, err = opts.Stdout.Write(b)
+	_, err = opts.IO.Out.Write(b)
 	return err
 }
 
 func newEndpointsCheckCmd(f *Factory, g *GlobalOptions) *cobra.Command {
-	opts := &endpointsCheckOptions{Stdout: f.Stdout, Stderr: f.Stderr}
+	opts := &endpointsCheckOptions{IO: f.IO}
 	return &cobra.Command{
 		Use:   "check FILE",
 		Short: "Validate an endpoints file without rendering it",
@@ -150,7 +149,8 @@ func newEndpointsCheckCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 check prints "FILE: N domains, M IPs, ok" and exits 0 when the file is valid,
 or prints every problem to stderr and exits 2. With --json it prints
 {"file","domains","ips","warnings":[{"line","col","message"}]} instead,
-domains and ips being counts.`,
+domains and ips being counts, or the error shape with every problem:
+{"error":{"message","exit_code":2,"problems":[{"file","line","col","message"}]}}.`,
 		Example: `  # Validate before deploying; every bad value is named with its line and column
   edgectl endpoints check endpoints.txt
   #   endpoints.txt: 3 domains, 2 IPs, ok
@@ -160,7 +160,7 @@ domains and ips being counts.`,
 
   # Gate a CI job on the file
   edgectl endpoints check deploy/endpoints.txt || exit 1`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
 			opts.JSON = g.Output == "json"
@@ -179,7 +179,7 @@ type endpointsCheckResult struct {
 
 // endpointsCheckRun parses opts.File and reports what it holds.
 func endpointsCheckRun(_ context.Context, opts *endpointsCheckOptions) error {
-	l, err := loadEndpoints(opts.File, opts.Stderr)
+	l, err := loadEndpoints(opts.File, opts.IO.ErrOut, opts.JSON)
 	if err != nil {
 		return err
 	}
@@ -188,25 +188,26 @@ func endpointsCheckRun(_ context.Context, opts *endpointsCheckOptions) error {
 		if res.Warnings == nil {
 			res.Warnings = []endpoints.Problem{}
 		}
-		enc := json.NewEncoder(opts.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return writeJSON(opts.IO.Out, res)
 	}
-	printEndpointsWarnings(opts.Stderr, opts.File, l.Warnings)
-	_, err = fmt.Fprintf(opts.Stdout, "%s: %s, %s, ok\n", opts.File,
-		endpointsPlural(len(l.Domains), "domain", "domains"), endpointsPlural(len(l.IPs), "IP", "IPs"))
+	printEndpointsWarnings(opts.IO.ErrOut, opts.File, l.Warnings)
+	_, err = fmt.Fprintf(opts.IO.Out, "%s: %s, %s, ok\n", opts.File,
+		plural(len(l.Domains), "domain", "domains"), plural(len(l.IPs), "IP", "IPs"))
 	return err
 }
 
 // loadEndpoints parses file. On invalid content it prints every problem to
-// stderr and returns a usage error carrying only a summary.
-func loadEndpoints(file string, stderr io.Writer) (*endpoints.List, error) {
+// stderr (unless they go into the --json error) and returns a usage error
+// that says how many, with the problems inside for --json.
+func loadEndpoints(file string, stderr io.Writer, asJSON bool) (*endpoints.List, error) {
 	l, err := endpoints.ParseFile(file)
 	var pe *endpoints.ParseError
 	switch {
 	case errors.As(err, &pe):
-		fmt.Fprintln(stderr, pe.Error())
-		return nil, usageError(fmt.Errorf("%s is invalid (%s)", file, endpointsPlural(len(pe.Problems), "problem", "problems")))
+		if !asJSON {
+			fmt.Fprintln(stderr, pe.Error())
+		}
+		return nil, usageError(&invalidFile{what: "endpoints file", err: pe, summaryOnly: true, file: file})
 	case err != nil:
 		return nil, usageError(fmt.Errorf("read endpoints file: %w", err))
 	}
@@ -217,11 +218,4 @@ func printEndpointsWarnings(w io.Writer, file string, warnings []endpoints.Probl
 	for _, p := range warnings {
 		fmt.Fprintf(w, "%s:%d: %s\n", file, p.Line, p.Msg)
 	}
-}
-
-func endpointsPlural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -73,6 +72,40 @@ $DIR/bad.txt:6:1: "fe80::1%eth0" is not a valid IP address: remove the zone "%et
 edgectl: $DIR/bad.txt is invalid (4 problems)
 `
 
+const badJSON = `{
+  "error": {
+    "message": "$DIR/bad.txt is invalid (4 problems)",
+    "exit_code": 2,
+    "problems": [
+      {
+        "file": "$DIR/bad.txt",
+        "line": 3,
+        "col": 1,
+        "message": "\"ex ample.com\" is not a valid hostname: label \"ex ample\" contains ' '"
+      },
+      {
+        "file": "$DIR/bad.txt",
+        "line": 3,
+        "col": 15,
+        "message": "\"x_y.example\" is not a valid hostname: label \"x_y\" contains '_'"
+      },
+      {
+        "file": "$DIR/bad.txt",
+        "line": 5,
+        "col": 12,
+        "message": "\"192.0.2.999\" is not a valid IP address"
+      },
+      {
+        "file": "$DIR/bad.txt",
+        "line": 6,
+        "col": 1,
+        "message": "\"fe80::1%eth0\" is not a valid IP address: remove the zone \"%eth0\"; a zone only means something on one host"
+      }
+    ]
+  }
+}
+`
+
 func TestEndpointsCommands(t *testing.T) {
 	dir := t.TempDir()
 	for name, content := range endpointsFiles {
@@ -101,9 +134,10 @@ func TestEndpointsCommands(t *testing.T) {
 			wantStdout: smallPortJSON,
 		},
 		{
-			name:       "render empty lists",
+			name:       "render an empty file is an error",
 			args:       []string{"endpoints", "render", "$DIR/empty.txt"},
-			wantStdout: "{\n  \"api_endpoints\": [],\n  \"socketio_endpoints\": []\n}\n",
+			wantCode:   2,
+			wantStderr: "$DIR/empty.txt:1: no domains or IPs: clients would get an empty list and nowhere to fail over to; add at least one under DomainList: or IPList:\nedgectl: $DIR/empty.txt is invalid (1 problem)\n",
 		},
 		{
 			name:       "render drops duplicates with warnings",
@@ -131,7 +165,12 @@ func TestEndpointsCommands(t *testing.T) {
 			wantCode:   2,
 			wantStderr: "edgectl: EDGECTL_ENDPOINTS_DEFAULT_PORT: invalid argument \"https\" for \"--default-port\" flag: strconv.ParseInt: parsing \"https\": invalid syntax\n",
 		},
-		{name: "render without a file", args: []string{"endpoints", "render"}, wantCode: 2, wantStderr: "edgectl: accepts 1 arg(s), received 0\n"},
+		{name: "render without a file", args: []string{"endpoints", "render"}, wantCode: 2,
+			wantStderr: "edgectl: edgectl endpoints render needs FILE\nUsage: edgectl endpoints render FILE [flags]\nRun 'edgectl endpoints render --help' for the flags and examples.\n"},
+		{name: "render with two files", args: []string{"endpoints", "render", "a", "b"}, wantCode: 2,
+			wantStderr: "edgectl: edgectl endpoints render takes 1 argument(s), got 2: a b\nUsage: edgectl endpoints render FILE [flags]\nRun 'edgectl endpoints render --help' for the flags and examples.\n"},
+		{name: "render without a file, --json", args: []string{"endpoints", "render", "--json"}, wantCode: 2,
+			wantStdout: "{\n  \"error\": {\n    \"message\": \"edgectl endpoints render needs FILE\",\n    \"exit_code\": 2,\n    \"problems\": []\n  }\n}\n"},
 		{name: "unknown subcommand", args: []string{"endpoints", "draw", "x"}, wantCode: 2, wantStderr: "edgectl: unknown command \"draw\" for \"edgectl endpoints\"\n"},
 		{name: "check ok", args: []string{"endpoints", "check", "$DIR/small.txt"}, wantStdout: "$DIR/small.txt: 1 domain, 1 IP, ok\n"},
 		{
@@ -140,7 +179,8 @@ func TestEndpointsCommands(t *testing.T) {
 			wantStdout: "$DIR/dups.txt: 1 domain, 1 IP, ok\n",
 			wantStderr: "$DIR/dups.txt:2: duplicate \"A.EXAMPLE\" dropped\n$DIR/dups.txt:5: duplicate \"192.0.2.1\" dropped\n",
 		},
-		{name: "check empty", args: []string{"endpoints", "check", "$DIR/empty.txt"}, wantStdout: "$DIR/empty.txt: 0 domains, 0 IPs, ok\n"},
+		{name: "check empty: clients would get nothing", args: []string{"endpoints", "check", "$DIR/empty.txt"}, wantCode: 2,
+			wantStderr: "$DIR/empty.txt:1: no domains or IPs: clients would get an empty list and nowhere to fail over to; add at least one under DomainList: or IPList:\nedgectl: $DIR/empty.txt is invalid (1 problem)\n"},
 		{
 			name:       "check --json",
 			args:       []string{"endpoints", "check", "--json", "$DIR/dups.txt"},
@@ -151,7 +191,10 @@ func TestEndpointsCommands(t *testing.T) {
 			args:       []string{"--output", "json", "endpoints", "check", "$DIR/small.txt"},
 			wantStdout: "{\n  \"file\": \"$DIR/small.txt\",\n  \"domains\": 1,\n  \"ips\": 1,\n  \"warnings\": []\n}\n",
 		},
-		{name: "check invalid file", args: []string{"endpoints", "check", "--json", "$DIR/bad.txt"}, wantCode: 2, wantStderr: badStderr},
+		{name: "check invalid file", args: []string{"endpoints", "check", "$DIR/bad.txt"}, wantCode: 2, wantStderr: badStderr},
+		{name: "check invalid file, --json: every problem in the error", args: []string{"endpoints", "check", "--json", "$DIR/bad.txt"}, wantCode: 2, wantStdout: badJSON},
+		{name: "unknown flag, --json", args: []string{"--json", "endpoints", "check", "--bogus", "$DIR/small.txt"}, wantCode: 2,
+			wantStdout: "{\n  \"error\": {\n    \"message\": \"unknown flag: --bogus\",\n    \"exit_code\": 2,\n    \"problems\": []\n  }\n}\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,8 +209,8 @@ func TestEndpointsCommands(t *testing.T) {
 			for i, a := range tt.args {
 				args[i] = strings.ReplaceAll(a, "$DIR", dir)
 			}
-			var stdout, stderr bytes.Buffer
-			code := Run(context.Background(), &Factory{Version: "test", Stdout: &stdout, Stderr: &stderr}, args)
+			ios, _, stdout, stderr := TestIO()
+			code := Run(context.Background(), &Factory{Version: "test", IO: ios}, args)
 			if code != tt.wantCode {
 				t.Errorf("exit code = %d, want %d; stderr:\n%s", code, tt.wantCode, stderr.String())
 			}
@@ -187,8 +230,8 @@ func TestEndpointsRenderRun(t *testing.T) {
 	if err := os.WriteFile(path, []byte(endpointsFiles["small.txt"]), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr bytes.Buffer
-	err := endpointsRenderRun(context.Background(), &endpointsRenderOptions{File: path, Stdout: &stdout, Stderr: &stderr})
+	ios, _, stdout, stderr := TestIO()
+	err := endpointsRenderRun(context.Background(), &endpointsRenderOptions{File: path, IO: ios})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,8 +60,7 @@ type importOptions struct {
 	Dump   nginximport.DumpOptions
 	Out    string
 	JSON   bool
-	Stdout io.Writer
-	Stderr io.Writer
+	IO     *IOStreams
 	// WriteFile writes -o's file (nil: an atomic local write).
 	WriteFile func(path string, data []byte) error
 }
@@ -70,7 +69,7 @@ func newImportCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import",
 		Short: "Translate another proxy's configuration into agent.yaml",
-		Args:  cobra.NoArgs,
+		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(newImportNginxCmd(f, g))
@@ -78,8 +77,8 @@ func newImportCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 }
 
 func newImportNginxCmd(f *Factory, g *GlobalOptions) *cobra.Command {
-	opts := &importOptions{Stdout: f.Stdout, Stderr: f.Stderr}
-	opts.Target.Stdout, opts.Target.Stderr = f.Stdout, f.Stderr
+	opts := &importOptions{IO: f.IO}
+	opts.Target.IO, opts.Target.LoadFleet = f.IO, f.LoadFleet
 	cmd := &cobra.Command{
 		Use:         "nginx",
 		Short:       "Translate nginx -T (here or over SSH) into agent.yaml, listing what it cannot translate",
@@ -93,19 +92,13 @@ func newImportNginxCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 
   # Any host, the report as JSON for scripts
   edgectl import nginx --ssh root@198.18.0.11 --json | jq '.untranslated[] | select(.importance == "important")'`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Out, opts.JSON = g.OutputFile, g.Output == "json"
 			return opts.Target.validateTarget()
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if g.Timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, g.Timeout)
-				defer cancel()
-			}
-			return importNginxRun(ctx, opts)
+			return importNginxRun(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
@@ -178,16 +171,16 @@ func importNginxRun(ctx context.Context, opts *importOptions) error {
 		if opts.Out == "" {
 			rep.AgentYAML = string(res.YAML)
 		}
-		if err := writeJSON(opts.Stdout, rep); err != nil {
+		if err := writeJSON(opts.IO.Out, rep); err != nil {
 			return err
 		}
 	case opts.Out == "":
-		if _, err := opts.Stdout.Write(res.YAML); err != nil {
+		if _, err := opts.IO.Out.Write(res.YAML); err != nil {
 			return err
 		}
-		fmt.Fprintf(opts.Stderr, "%s: %d important, %d cosmetic not translated (listed at the top of agent.yaml)\n", source, imp, cos)
+		fmt.Fprintf(opts.IO.ErrOut, "%s: %d important, %d cosmetic not translated (listed at the top of agent.yaml)\n", source, imp, cos)
 	default:
-		if err := writeImportText(opts.Stdout, opts.Out, source, res); err != nil {
+		if err := writeImportText(opts.IO.Out, opts.Out, source, res); err != nil {
 			return err
 		}
 	}

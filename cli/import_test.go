@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -19,8 +18,8 @@ import (
 // and stderr.
 func runEdgectlArgs(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	f := &Factory{Version: "test", Stdout: &out, Stderr: &errb}
+	ios, _, out, errb := TestIO()
+	f := &Factory{Version: "test", IO: ios}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	code := Run(ctx, f, args)

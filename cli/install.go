@@ -13,7 +13,6 @@ import (
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/provision"
 	"github.com/edgectl/edgectl/remote"
-	"github.com/edgectl/edgectl/yamlfile"
 )
 
 type installOptions struct {
@@ -47,7 +46,7 @@ a host with systemd. Running it again with nothing changed changes nothing.`,
 
   # see what would change
   edgectl install --config ./agent.yaml --dry-run`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (opts.BackendName == "") != (opts.BackendExec == "") {
 				return usageError(errors.New("--backend-name and --backend-exec go together"))
@@ -73,11 +72,7 @@ func installRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *install
 	}
 	cfg, err := agentconfig.Parse(opts.ConfigPath, data)
 	if err != nil {
-		var ye *yamlfile.Error
-		if errors.As(err, &ye) {
-			return usageError(errors.New("invalid agent config:\n" + ye.Error()))
-		}
-		return usageError(err)
+		return configError("agent config", err)
 	}
 	fl := &fleet.Fleet{Agent: *cfg, AgentYAML: data,
 		Hosts:   []fleet.Host{{Name: "localhost"}},
@@ -87,10 +82,10 @@ func installRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *install
 	}
 	bins, err := provision.NewBinaries("")
 	if err != nil {
-		return &ExitError{Code: ExitProblem, Err: err}
+		return problemError(err)
 	}
 	po := provision.Options{Layout: provision.DefaultLayout(), Binaries: bins, DryRun: opts.DryRun, Parallel: 1,
 		Dial:  func(context.Context, fleet.Host) (remote.Host, error) { return remote.Local{}, nil },
-		Event: progress(f.Stderr, g, []string{"localhost"})}
+		Event: progress(f.IO, g, []string{"localhost"})}
 	return rollout(ctx, f, g, fl, fl.Hosts, po, false, nil)
 }

@@ -16,7 +16,11 @@ func TestGenManPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{".TH \"EDGECTL\" \"1\"", "edgectl v9.9.9", `\fB--accept-new\fP`, "rollout.health_timeout"} {
+	// Every page is titled for its command, not all "EDGECTL".
+	if st, err := os.ReadFile(filepath.Join(dir, "edgectl-agent-status.1")); err != nil || !strings.Contains(string(st), ".TH \"EDGECTL-AGENT-STATUS\" \"1\"") {
+		t.Errorf("edgectl-agent-status.1 is not titled for its command: %v\n%.200s", err, st)
+	}
+	for _, want := range []string{".TH \"EDGECTL-DEPLOY\" \"1\"", "edgectl v9.9.9", `\fB--accept-new\fP`, "rollout.health_timeout"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("edgectl-deploy.1 lacks %q", want)
 		}

@@ -3,25 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"io"
-	"os"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/charmbracelet/lipgloss"
-	"golang.org/x/term"
 )
-
-// isTerminal reports whether w is a terminal: colour and live progress only
-// go to terminals.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// useColor is true when w is a terminal and colour was not turned off.
-func useColor(w io.Writer, g *GlobalOptions) bool {
-	return !g.NoColor && isTerminal(w)
-}
 
 // writeJSON prints v as indented JSON with a trailing newline.
 func writeJSON(w io.Writer, v any) error {

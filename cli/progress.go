@@ -3,12 +3,9 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"unicode/utf8"
-
-	"golang.org/x/term"
 
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/provision"
@@ -21,9 +18,10 @@ const maxLiveHosts = 30
 // progress returns the Event sink for deploy and install: on a terminal a
 // live block with one line per host, rewritten in place as hosts move;
 // otherwise (logs, CI, cron) one plain "host: message" line per event.
-func progress(w io.Writer, g *GlobalOptions, hosts []string) func(provision.Event) {
+func progress(ios *IOStreams, g *GlobalOptions, hosts []string) func(provision.Event) {
 	var mu sync.Mutex
-	if !isTerminal(w) || len(hosts) > maxLiveHosts || len(hosts) == 0 {
+	w := ios.ErrOut
+	if !ios.IsStderrTTY() || len(hosts) > maxLiveHosts || len(hosts) == 0 {
 		return func(e provision.Event) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -31,12 +29,7 @@ func progress(w io.Writer, g *GlobalOptions, hosts []string) func(provision.Even
 		}
 	}
 	color := !g.NoColor
-	cols := 80
-	if f, ok := w.(*os.File); ok {
-		if c, _, err := term.GetSize(int(f.Fd())); err == nil && c > 20 {
-			cols = c
-		}
-	}
+	cols := ios.TerminalWidth()
 	width := 0
 	for _, h := range hosts {
 		width = max(width, len(h))

@@ -3,10 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
-
-	"golang.org/x/term"
 
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/remote"
@@ -16,8 +13,8 @@ import (
 // identity file's passphrase on the terminal when it is encrypted and stdin
 // is a terminal; elsewhere an encrypted key is an error that says to use
 // ssh-agent.
-func fleetDialer(f *fleet.Fleet, acceptNew bool) remote.Dialer {
-	return remote.SSHDialer(f, acceptNew, passphrasePrompt())
+func fleetDialer(f *fleet.Fleet, acceptNew bool, ios *IOStreams) remote.Dialer {
+	return remote.SSHDialer(f, acceptNew, passphrasePrompt(ios))
 }
 
 func dialSSH(ctx context.Context, cfg remote.SSHConfig) (remote.Host, error) {
@@ -31,8 +28,8 @@ func dialSSH(ctx context.Context, cfg remote.SSHConfig) (remote.Host, error) {
 // passphrasePrompt returns a Passphrase func that asks once per key file on
 // the terminal (hosts dial in parallel; one prompt serves them all), or nil
 // when stdin is not a terminal.
-func passphrasePrompt() func(path string) ([]byte, error) {
-	if !term.IsTerminal(int(os.Stdin.Fd())) {
+func passphrasePrompt(ios *IOStreams) func(path string) ([]byte, error) {
+	if !ios.IsStdinTTY() {
 		return nil
 	}
 	var mu sync.Mutex
@@ -43,9 +40,9 @@ func passphrasePrompt() func(path string) ([]byte, error) {
 		if p, ok := known[path]; ok {
 			return p, nil
 		}
-		fmt.Fprintf(os.Stderr, "Passphrase for %s: ", path)
-		p, err := term.ReadPassword(int(os.Stdin.Fd()))
-		fmt.Fprintln(os.Stderr)
+		fmt.Fprintf(ios.ErrOut, "Passphrase for %s: ", path)
+		p, err := ios.ReadPassword()
+		fmt.Fprintln(ios.ErrOut)
 		if err != nil {
 			return nil, fmt.Errorf("read passphrase: %w", err)
 		}

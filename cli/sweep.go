@@ -8,12 +8,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,7 +25,6 @@ import (
 	"github.com/edgectl/edgectl/probe"
 	"github.com/edgectl/edgectl/remote"
 	"github.com/edgectl/edgectl/sweep"
-	"github.com/edgectl/edgectl/yamlfile"
 )
 
 // sweepOptions holds the flags, streams and seams of `sweep`.
@@ -47,8 +47,9 @@ type sweepOptions struct {
 	JSON    bool
 	Color   bool
 	Verbose bool
-	Stdout  io.Writer
-	Stderr  io.Writer
+	IO      *IOStreams
+	// LoadFleet reads the fleet file (Factory.LoadFleet).
+	LoadFleet func(path string) (*fleet.Fleet, error)
 	// Dialer reaches hosts for --deep (default: SSH with fleet.yaml's ssh:).
 	Dialer func(f *fleet.Fleet) remote.Dialer
 	// ProbeDial opens the probes' connections (nil: from this machine).
@@ -63,7 +64,7 @@ type sweepOptions struct {
 }
 
 func newSweepCmd(f *Factory, g *GlobalOptions) *cobra.Command {
-	opts := &sweepOptions{Stdout: f.Stdout, Stderr: f.Stderr}
+	opts := &sweepOptions{IO: f.IO, LoadFleet: f.LoadFleet}
 	cmd := &cobra.Command{
 		Use:   "sweep FLEET.yaml",
 		Short: "Probe every host over IPv4 and IPv6 separately, with TLS and DNS checks",
@@ -127,24 +128,21 @@ edgectl_sweep_last_run_timestamp_seconds, edgectl_sweep_duration_seconds.`,
 
   # Ask a specific DNS server, include the agents' own view, JSON for scripts
   edgectl sweep fleet.yaml --resolver 198.18.0.53:53 --deep --json | jq .dns`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		PreRunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
 			opts.JSON = g.Output == "json"
-			opts.Color = useColor(f.Stdout, g)
+			opts.Color = g.color(f.IO)
 			opts.Verbose = g.Verbose
 			return opts.validate()
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if opts.Watch {
+				// A service stopped by systemd ends its watch cleanly.
 				var stop context.CancelFunc
-				ctx, stop = signalContext(ctx)
+				ctx, stop = signal.NotifyContext(ctx, syscall.SIGTERM)
 				defer stop()
-			} else if g.Timeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, g.Timeout)
-				defer cancel()
 			}
 			return sweepRun(ctx, opts)
 		},
@@ -188,13 +186,9 @@ func (o *sweepOptions) validate() error {
 // sweepRun loads the fleet, takes the lock and sweeps once, or every
 // interval with --watch.
 func sweepRun(ctx context.Context, opts *sweepOptions) error {
-	f, err := fleet.Load(opts.File)
+	f, err := opts.LoadFleet(opts.File)
 	if err != nil {
-		var ye *yamlfile.Error
-		if errors.As(err, &ye) {
-			return usageError(errors.New("invalid fleet file:\n" + ye.Error()))
-		}
-		return usageError(err)
+		return err
 	}
 	roots, err := loadRoots(opts.CAFile)
 	if err != nil {
@@ -243,7 +237,7 @@ func sweepRun(ctx context.Context, opts *sweepOptions) error {
 		if opts.Dialer != nil {
 			so.Dialer = opts.Dialer(f)
 		} else {
-			so.Dialer = fleetDialer(f, opts.AcceptNew)
+			so.Dialer = fleetDialer(f, opts.AcceptNew, opts.IO)
 		}
 	}
 	var metrics atomic.Pointer[[]byte]
@@ -268,7 +262,7 @@ func sweepRun(ctx context.Context, opts *sweepOptions) error {
 		deliverAlerts(ctx, opts, notifiers, st, rep)
 		if persist {
 			if err := st.Save(statePath); err != nil {
-				fmt.Fprintf(opts.Stderr, "edgectl: %v\n", err)
+				fmt.Fprintf(opts.IO.ErrOut, "edgectl: %v\n", err)
 			}
 		}
 		var b bytes.Buffer
@@ -277,11 +271,11 @@ func sweepRun(ctx context.Context, opts *sweepOptions) error {
 		metrics.Store(&data)
 		if opts.MetricsFile != "" {
 			if err := remote.WriteFileAtomic(opts.MetricsFile, data, 0o644); err != nil {
-				fmt.Fprintf(opts.Stderr, "edgectl: write --metrics-file: %v\n", err)
+				fmt.Fprintf(opts.IO.ErrOut, "edgectl: write --metrics-file: %v\n", err)
 			}
 		}
 		if opts.Verbose {
-			fmt.Fprintf(opts.Stderr, "sweep: %s in %.0fms\n", rep.Status, rep.DurationMS)
+			fmt.Fprintf(opts.IO.ErrOut, "sweep: %s in %.0fms\n", rep.Status, rep.DurationMS)
 		}
 		return rep, printSweep(opts, rep)
 	}
@@ -291,7 +285,7 @@ func sweepRun(ctx context.Context, opts *sweepOptions) error {
 			return err
 		}
 		if rep.Status != sweep.StatusHealthy || (rep.DNSAction != nil && rep.DNSAction.Error != "") {
-			return &ExitError{Code: ExitProblem, Err: errors.New("")}
+			return silentExit(ExitProblem)
 		}
 		return nil
 	}
@@ -318,12 +312,12 @@ func deliverAlerts(ctx context.Context, opts *sweepOptions, ns []notify.Notifier
 		switch {
 		case d.Notifier == "":
 			if !quiet {
-				fmt.Fprintf(opts.Stderr, "alert: %s\n", d.Alert.Text)
+				fmt.Fprintf(opts.IO.ErrOut, "alert: %s\n", d.Alert.Text)
 			}
 		case d.Err != nil:
-			fmt.Fprintf(opts.Stderr, "edgectl: %s\n", d)
+			fmt.Fprintf(opts.IO.ErrOut, "edgectl: %s\n", d)
 		case opts.Verbose:
-			fmt.Fprintf(opts.Stderr, "sweep: %s\n", d)
+			fmt.Fprintf(opts.IO.ErrOut, "sweep: %s\n", d)
 		}
 	}
 }

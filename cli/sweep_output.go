@@ -14,7 +14,7 @@ import (
 // summary line (nothing with --quiet while healthy).
 func printSweep(opts *sweepOptions, rep *sweep.Report) error {
 	if opts.JSON {
-		return writeJSON(opts.Stdout, rep)
+		return writeJSON(opts.IO.Out, rep)
 	}
 	if opts.Quiet && rep.Status == sweep.StatusHealthy {
 		return nil
@@ -25,7 +25,7 @@ func printSweep(opts *sweepOptions, rep *sweep.Report) error {
 		rows = append(rows, []string{h.Name, targetCell(h.IPv4), targetCell(h.IPv6), tlsCell(h.TLS),
 			latencyCell(h.IPv4) + " / " + latencyCell(h.IPv6), upstreamsCell(h)})
 	}
-	if err := writeTable(opts.Stdout, opts.Color, headers, rows); err != nil {
+	if err := writeTable(opts.IO.Out, opts.Color, headers, rows); err != nil {
 		return err
 	}
 	var b strings.Builder
@@ -43,7 +43,7 @@ func printSweep(opts *sweepOptions, rep *sweep.Report) error {
 	}
 	writeDNSAction(&b, rep.DNSAction)
 	fmt.Fprintf(&b, "%s\n", rep.Summary())
-	_, err := io.WriteString(opts.Stdout, b.String())
+	_, err := io.WriteString(opts.IO.Out, b.String())
 	return err
 }
 

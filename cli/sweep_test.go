@@ -308,11 +308,11 @@ func TestSweepCommandUsage(t *testing.T) {
 		{"missing fleet", []string{"sweep", filepath.Join(dir, "none.yaml"), "--state", filepath.Join(dir, "s.json")}, "read fleet file"},
 		{"resolver without port", []string{"sweep", bad, "--resolver", "198.18.0.53"}, "--resolver \"198.18.0.53\" must be host:port"},
 		{"listen without watch", []string{"sweep", bad, "--listen", "127.0.0.1:0"}, "needs --watch"},
-		{"no file", []string{"sweep"}, "accepts 1 arg"},
+		{"no file", []string{"sweep"}, "edgectl sweep needs FLEET.yaml\nUsage: edgectl sweep FLEET.yaml [flags]\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var out, errb bytes.Buffer
-			code := Run(context.Background(), &Factory{Stdout: &out, Stderr: &errb}, tc.args)
+			ios, _, _, errb := TestIO()
+			code := Run(context.Background(), &Factory{IO: ios}, tc.args)
 			if code != ExitUsage || !strings.Contains(errb.String(), tc.want) {
 				t.Fatalf("exit %d, stderr %q, want 2 and %q", code, errb.String(), tc.want)
 			}

@@ -76,7 +76,8 @@ func (j *judgement) ownerOf(a netip.AddrPort) *Process {
 	return nil
 }
 
-// upstreamWhere names an upstream for fixes.
+// upstreamWhere names an upstream for fixes; "" when no proxy was named
+// (a bare port or URL), where there is no upstream to point at.
 func (j *judgement) upstreamWhere(u *Upstream) string {
 	switch j.f.proxy.Kind {
 	case "agent":
@@ -87,8 +88,12 @@ func (j *judgement) upstreamWhere(u *Upstream) string {
 		}
 		return "upstream " + u.Name
 	}
-	return "the proxy's upstream"
+	return ""
 }
+
+// bare reports whether only a port or URL was named: no proxy
+// configuration was read, so nothing may be said about one.
+func (j *judgement) bare() bool { return j.f.proxy.Kind == "" }
 
 // serverCause explains why server s of u does not answer.
 func (j *judgement) serverCause(u *Upstream, s Server, out outcome) *Cause {
@@ -110,9 +115,15 @@ func (j *judgement) serverCause(u *Upstream, s Server, out outcome) *Cause {
 		case f.v6.DisableAll != 1 && f.v6.DisableLo != 1:
 			why = "::1 is not configured on lo"
 		}
+		reenable := "re-enable IPv6: net.ipv6.conf.all.disable_ipv6 = 0 and net.ipv6.conf.lo.disable_ipv6 = 0 in /etc/sysctl.d/, then sysctl --system"
+		if j.bare() {
+			return &Cause{ID: CauseIPv6Disabled,
+				Summary: fmt.Sprintf("%s, so [::1]:%s cannot be reached: %s", why, p, describeKind(r)),
+				Fix:     fmt.Sprintf("address the backend as 127.0.0.1:%s, not [::1]:%s, or %s", p, p, reenable)}
+		}
 		return &Cause{ID: CauseIPv6Disabled,
 			Summary: fmt.Sprintf("%s but %s uses [::1]:%s: %s", why, where, p, describeKind(r)),
-			Fix:     fmt.Sprintf("use 127.0.0.1:%s in %s (drop [::1]:%s), or re-enable IPv6: net.ipv6.conf.all.disable_ipv6 = 0 and net.ipv6.conf.lo.disable_ipv6 = 0 in /etc/sysctl.d/, then sysctl --system", p, where, p)}
+			Fix:     fmt.Sprintf("use 127.0.0.1:%s in %s (drop [::1]:%s), or %s", p, where, p, reenable)}
 	}
 	if rules := parseFirewall(f.fwText, port).drops(fam); len(rules) > 0 {
 		other := "ipv4"
@@ -130,6 +141,11 @@ func (j *judgement) serverCause(u *Upstream, s Server, out outcome) *Cause {
 	if f.socksErr == nil && len(v4)+len(v6) == 0 {
 		if cs := f.candidates[port]; len(cs) > 0 {
 			c := cs[0]
+			if j.bare() {
+				return &Cause{ID: CauseWrongPort,
+					Summary: fmt.Sprintf("nothing listens on port %s, but %s listens on port %d and answers %s with %d", p, c.Sock.Owner.String(), c.Sock.Addr.Port(), c.Out.Spec.Path, c.Out.Res.Status),
+					Fix:     fmt.Sprintf("the backend seems to run on port %d: address it there, or start it on port %s", c.Sock.Addr.Port(), p)}
+			}
 			return &Cause{ID: CauseWrongPort,
 				Summary: fmt.Sprintf("%s points at port %s where nothing listens, but %s listens on port %d and answers %s with %d", where, p, c.Sock.Owner.String(), c.Sock.Addr.Port(), c.Out.Spec.Path, c.Out.Res.Status),
 				Fix:     fmt.Sprintf("change the port in %s from %s to %d (or start the backend on %s)", where, p, c.Sock.Addr.Port(), p)}
@@ -141,9 +157,11 @@ func (j *judgement) serverCause(u *Upstream, s Server, out outcome) *Cause {
 				break
 			}
 		}
-		return &Cause{ID: CauseNothingListening,
-			Summary: fmt.Sprintf("nothing listens on port %s: %s refuses connections (%s)", p, s.Addr, where),
-			Fix:     fix + "; then check listen.* again"}
+		summary := fmt.Sprintf("nothing listens on port %s: %s refuses connections (%s)", p, s.Addr, where)
+		if j.bare() {
+			summary = fmt.Sprintf("nothing listens on port %s: %s refuses connections", p, s.Addr)
+		}
+		return &Cause{ID: CauseNothingListening, Summary: summary, Fix: fix + "; then check listen.* again"}
 	}
 	if r.Kind == probe.KindRefused && f.socksErr == nil {
 		coveredBy := slices.ContainsFunc(append(slices.Clone(v4), v6...), func(x Socket) bool { return covers(x, s.Addr) })
@@ -152,14 +170,22 @@ func (j *judgement) serverCause(u *Upstream, s Server, out outcome) *Cause {
 			return j.ipv4OnlyCause(u, s, v4)
 		case fam == "ipv4" && len(v4) == 0 && hasWildcard6(v6):
 			return j.v6onlyCause(u, s, v6)
+		case fam == "ipv4" && len(v4) == 0 && len(v6) > 0 && j.bare():
+			return &Cause{ID: CauseIPv6OnlyBackend,
+				Summary: fmt.Sprintf("the backend listens on IPv6 only (%s): %s is refused", describeSocks(v6), s.Addr),
+				Fix:     fmt.Sprintf("make the backend listen on 0.0.0.0:%s as well, or address it as [::1]:%s only", p, p)}
 		case fam == "ipv4" && len(v4) == 0 && len(v6) > 0:
 			return &Cause{ID: CauseIPv6OnlyBackend,
 				Summary: fmt.Sprintf("the backend listens on IPv6 only (%s) but %s uses %s, which is refused", describeSocks(v6), where, s.Addr),
 				Fix:     fmt.Sprintf("put [::1]:%s first in %s, or make the backend listen on 0.0.0.0:%s as well", p, where, p)}
 		case !coveredBy:
+			fix := fmt.Sprintf("point %s at an address the backend listens on, or bind it to %s too", where, s.Addr.Addr())
+			if j.bare() {
+				fix = fmt.Sprintf("bind the backend to %s too, or address it where it listens", s.Addr.Addr())
+			}
 			return &Cause{ID: CauseNothingListening,
 				Summary: fmt.Sprintf("nothing listens on %s: port %s is bound only to %s", s.Addr, p, describeSocks(append(v4, v6...))),
-				Fix:     fmt.Sprintf("point %s at an address the backend listens on, or bind it to %s too", where, s.Addr.Addr())}
+				Fix:     fix}
 		}
 	}
 	switch {
@@ -182,11 +208,20 @@ func (j *judgement) serverCause(u *Upstream, s Server, out outcome) *Cause {
 	case r.Kind == probe.KindProtocol:
 		return &Cause{ID: CauseNotHTTP,
 			Summary: fmt.Sprintf("%s holds %s but does not answer HTTP", j.ownerOf(s.Addr).String(), s.Addr),
-			Fix:     "stop that program or move the backend and " + where + " to a free port"}
+			Fix:     j.notHTTPFix(where)}
 	}
 	return &Cause{ID: CauseUpstreamRefused,
 		Summary: fmt.Sprintf("%s: %s", s.Addr, describeKind(r)),
 		Fix:     "see the checks below"}
+}
+
+// notHTTPFix moves the backend (and the upstream pointing at it) away
+// from a port another program holds.
+func (j *judgement) notHTTPFix(where string) string {
+	if j.bare() {
+		return "stop that program, or move the backend to a free port"
+	}
+	return "stop that program or move the backend and " + where + " to a free port"
 }
 
 // programNote says how the program on the port treats "[::]".
@@ -218,6 +253,9 @@ func (j *judgement) ipv4OnlyCause(u *Upstream, s Server, v4 []Socket) *Cause {
 		summary = fmt.Sprintf("the backend listens on IPv4 only (%s): [::1]:%s is refused while 127.0.0.1:%s answers", describeSocks(v4), p, p)
 	}
 	fix := fmt.Sprintf("put 127.0.0.1:%s first in %s and make [::1]:%s a backup or drop it; %s", p, j.upstreamWhere(u), p, programNote(owner, p))
+	if j.bare() {
+		fix = fmt.Sprintf("address the backend as 127.0.0.1:%s first ([::1]:%s only as a backup, or not at all); %s", p, p, programNote(owner, p))
+	}
 	return &Cause{ID: CauseIPv4OnlyBackend, Summary: summary, Fix: fix}
 }
 
@@ -227,26 +265,34 @@ func (j *judgement) v6onlyCause(u *Upstream, s Server, v6 []Socket) *Cause {
 	p := portString(s.Addr.Port())
 	owner := v6[0].Owner
 	where := j.upstreamWhere(u)
+	usedBy, firstIn := " (used by "+where+")", " first in "+where
+	if j.bare() {
+		usedBy, firstIn = "", " first wherever the backend is addressed"
+	}
 	if j.f.v6.BindV6Only == 1 && owner.Kind() != KindAsyncio && owner.Kind() != KindNginx {
 		return &Cause{ID: CauseBindV6Only,
-			Summary: fmt.Sprintf("net.ipv6.bindv6only = 1, so %s on [::]:%s accepts IPv6 only and %s (used by %s) is refused", owner.String(), p, s.Addr, where),
-			Fix: fmt.Sprintf("set net.ipv6.bindv6only = 0 (echo 'net.ipv6.bindv6only = 0' > /etc/sysctl.d/60-edgectl.conf; sysctl --system) and restart %s, or make it bind 0.0.0.0:%s as well, or put [::1]:%s first in %s",
-				owner.Name(), p, p, where)}
+			Summary: fmt.Sprintf("net.ipv6.bindv6only = 1, so %s on [::]:%s accepts IPv6 only and %s%s is refused", owner.String(), p, s.Addr, usedBy),
+			Fix: fmt.Sprintf("set net.ipv6.bindv6only = 0 (echo 'net.ipv6.bindv6only = 0' > /etc/sysctl.d/60-edgectl.conf; sysctl --system) and restart %s, or make it bind 0.0.0.0:%s as well, or put [::1]:%s%s",
+				owner.Name(), p, p, firstIn)}
 	}
 	var how, fix string
 	switch owner.Kind() {
 	case KindAsyncio:
 		how = "asyncio/uvicorn set IPV6_V6ONLY on \"::\""
-		fix = fmt.Sprintf("run it with --host 0.0.0.0 and keep 127.0.0.1:%s first in %s; or bind both (uvicorn --fd/two sockets, hypercorn --bind 0.0.0.0:%s --bind [::]:%s); or put [::1]:%s first in %s", p, where, p, p, p, where)
+		keep := " first in " + where
+		if j.bare() {
+			keep = ""
+		}
+		fix = fmt.Sprintf("run it with --host 0.0.0.0 and keep 127.0.0.1:%s%s; or bind both (uvicorn --fd/two sockets, hypercorn --bind 0.0.0.0:%s --bind [::]:%s); or put [::1]:%s%s", p, keep, p, p, p, firstIn)
 	case KindNginx:
 		how = "nginx's listen [::] is ipv6only=on by default"
-		fix = fmt.Sprintf("add `listen %s;` (or `listen [::]:%s ipv6only=off;`) to that server, or put [::1]:%s first in %s", p, p, p, where)
+		fix = fmt.Sprintf("add `listen %s;` (or `listen [::]:%s ipv6only=off;`) to that server, or put [::1]:%s%s", p, p, p, firstIn)
 	default:
 		how = "the program set IPV6_V6ONLY on its socket itself"
-		fix = fmt.Sprintf("make %s bind 0.0.0.0:%s as well (or clear IPV6_V6ONLY), or put [::1]:%s first in %s", owner.Name(), p, p, where)
+		fix = fmt.Sprintf("make %s bind 0.0.0.0:%s as well (or clear IPV6_V6ONLY), or put [::1]:%s%s", owner.Name(), p, p, firstIn)
 	}
 	return &Cause{ID: CauseV6OnlySocket,
-		Summary: fmt.Sprintf("%s listens on [::]:%s with an IPv6-only socket (%s; net.ipv6.bindv6only is %d), so %s used by %s is refused", owner.String(), p, how, j.f.v6.BindV6Only, s.Addr, where),
+		Summary: fmt.Sprintf("%s listens on [::]:%s with an IPv6-only socket (%s; net.ipv6.bindv6only is %d), so %s%s is refused", owner.String(), p, how, j.f.v6.BindV6Only, s.Addr, usedBy),
 		Fix:     fix}
 }
 

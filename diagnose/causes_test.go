@@ -10,9 +10,10 @@ import (
 	"github.com/edgectl/edgectl/internal/netnstest"
 )
 
-// One test per cause of issue #4, each with real processes in a fresh
-// network namespace (so ports are fixed and nothing else listens). They
-// need root; netnstest skips with the reason elsewhere.
+// One test per cause, each with real processes in a fresh network
+// namespace (so ports are fixed and nothing else listens). They need root;
+// netnstest skips with the reason elsewhere, and a test whose program
+// (nginx, nft, python3) is missing skips naming its package.
 
 func TestCauseNothingListening(t *testing.T) {
 	t.Parallel()
@@ -145,6 +146,7 @@ func TestCauseIPv6Disabled(t *testing.T) {
 func TestCauseFirewallIPv6(t *testing.T) {
 	t.Parallel()
 	ns := netnstest.New(t, netnstest.Options{})
+	needTool(t, "nft", "nftables")
 	for _, args := range [][]string{
 		{"add", "table", "ip6", "edgetest"},
 		{"add", "chain", "ip6", "edgetest", "in", "{ type filter hook input priority 0; }"},
@@ -268,6 +270,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 func TestAllProbesTimeOut(t *testing.T) {
 	t.Parallel()
 	ns := netnstest.New(t, netnstest.Options{})
+	needTool(t, "nft", "nftables")
 	for _, args := range [][]string{
 		{"add", "table", "inet", "edgetest"},
 		{"add", "chain", "inet", "edgetest", "in", "{ type filter hook input priority 0; }"},

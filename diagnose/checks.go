@@ -14,13 +14,15 @@ import (
 type judgement struct {
 	f      *facts
 	checks []Check
+	uid    int // the user the commands ran as on the host, -1 unknown
 }
 
 func (j *judgement) add(c Check) { j.checks = append(j.checks, c) }
 
 // judge builds the checks in a stable order and picks the cause.
 func judge(f *facts) ([]Check, *Cause) {
-	j := &judgement{f: f}
+	j := &judgement{f: f, uid: parseFirewall(f.fwText, 0).UID}
+	j.configCheck()
 	ports := f.proxy.ports()
 	for _, port := range ports {
 		j.portChecks(port, len(ports) > 1)
@@ -98,10 +100,16 @@ func (j *judgement) portChecks(port uint16, multi bool) {
 			switch {
 			case len(mine) > 0:
 				c.Status, c.Summary, c.Evidence = StatusOK, describeSocks(mine), detailSocks(mine)
+				if j.uid != 0 && slices.ContainsFunc(mine, func(s Socket) bool { return s.Owner == nil }) {
+					c.Hint = HintRoot // other users' processes are hidden from us
+				}
 			case len(other) == 0:
 				c.Status, c.Summary = StatusFail, "nothing listens on port "+p
 				c.Evidence = "no socket on port " + p + " in /proc/net/tcp or /proc/net/tcp6"
 				c.Fix = "start the backend, or point the upstream at the port it listens on"
+				if j.bare() {
+					c.Fix = "start the backend on port " + p + ", or diagnose the port it listens on"
+				}
 			case fam == "ipv4" && hasWildcard6(other):
 				r := f.probes[netip.AddrPortFrom(loop4, port)].Res
 				c.Evidence = detailSocks(other)
@@ -110,6 +118,9 @@ func (j *judgement) portChecks(port uint16, multi bool) {
 				} else {
 					c.Status, c.Summary = StatusFail, "no IPv4 socket, and "+describeSocks(other)+" refuses IPv4 (IPv6-only socket)"
 					c.Fix = "bind 0.0.0.0:" + p + " as well, or list [::1]:" + p + " first in the upstream"
+					if j.bare() {
+						c.Fix = "bind 0.0.0.0:" + p + " as well, or address the backend as [::1]:" + p
+					}
 					if !need["ipv4"] {
 						c.Status, c.Summary, c.Fix = StatusOK, c.Summary+"; not used by the proxy", ""
 					}
@@ -118,6 +129,9 @@ func (j *judgement) portChecks(port uint16, multi bool) {
 				c.Evidence = "only " + detailSocks(other)
 				c.Status, c.Summary = StatusFail, fmt.Sprintf("no %s socket on port %s: only %s", famName(fam), p, describeSocks(other))
 				c.Fix = "make the backend listen on both families, or use only " + famName(otherFam(fam)) + " upstream addresses"
+				if j.bare() {
+					c.Fix = "make the backend listen on both families, or address it over " + famName(otherFam(fam)) + " only"
+				}
 				if !need[fam] {
 					c.Status, c.Summary, c.Fix = StatusOK, fmt.Sprintf("no %s socket on port %s; not used by the proxy", famName(fam), p), ""
 				}
@@ -134,6 +148,9 @@ func (j *judgement) portChecks(port uint16, multi bool) {
 		fam := family(a)
 		c := Check{ID: id("probe."+fam, port, multi), Evidence: describeProbe(out.Spec, out.Res, f.o.ProbeTimeout)}
 		c.Status, c.Summary = probeVerdict(out, f.o.ProbeTimeout)
+		if c.Status == StatusWarn {
+			c.Hint = HintHealthURL
+		}
 		if c.Status == StatusFail {
 			c.Fix = "see the cause above"
 			if !need[fam] {
@@ -153,7 +170,7 @@ func probeVerdict(out outcome, timeout time.Duration) (Status, string) {
 	case r.Err == nil && r.Status >= 500:
 		return StatusFail, fmt.Sprintf("%s answers %s with %d", a, out.Spec.Path, r.Status)
 	case r.Err == nil && r.Status >= 400:
-		return StatusWarn, fmt.Sprintf("%s answers %s with %d: wrong health path? (pass --url)", a, out.Spec.Path, r.Status)
+		return StatusWarn, fmt.Sprintf("%s answers %s with %d: wrong health path?", a, out.Spec.Path, r.Status)
 	case r.Err == nil:
 		return StatusOK, fmt.Sprintf("%s answers %s with %d in %s", a, out.Spec.Path, r.Status, roundDur(r.Latency))
 	case r.Kind == probe.KindRefused:
@@ -212,6 +229,9 @@ func (j *judgement) upstreamChecks() {
 			c := Check{ID: "upstream." + u.Name + "." + s.Addr.String(), Evidence: describeProbe(out.Spec, out.Res, f.o.ProbeTimeout)}
 			st, sum := probeVerdict(out, f.o.ProbeTimeout)
 			c.Status, c.Summary = st, role+" "+sum
+			if st == StatusWarn {
+				c.Hint = HintHealthURL
+			}
 			if st == StatusFail {
 				if v4, v6 := onPort(f.socks, s.Addr.Port()); f.socksErr == nil {
 					switch {
@@ -231,11 +251,42 @@ func (j *judgement) upstreamChecks() {
 	}
 }
 
+// configCheck says which proxy configuration was read, and every one
+// looked for before it.
+func (j *judgement) configCheck() {
+	p := j.f.proxy
+	if p.Kind == "" {
+		what := "port " + portString(p.ports()[0])
+		if j.f.o.URL != "" {
+			what = j.f.o.URL
+		}
+		j.add(Check{ID: "proxy.config", Status: StatusSkip, Summary: "no proxy named: only the backend at " + what + " was checked", Hint: HintProxy})
+		return
+	}
+	n := 0
+	for _, u := range p.Upstreams {
+		n += len(u.Servers)
+	}
+	found := p.Looked[len(p.Looked)-1]
+	sum := fmt.Sprintf("%s (%s, %s)", found, plural(len(p.Upstreams), "upstream", "upstreams"), plural(n, "server", "servers"))
+	if len(p.Looked) > 1 {
+		sum += "; " + strings.Join(p.Looked[:len(p.Looked)-1], "; ")
+	}
+	j.add(Check{ID: "proxy.config", Status: StatusOK, Summary: sum, Evidence: strings.Join(p.Looked, "; ")})
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 // proxyCheck: the proxy's own health.
 func (j *judgement) proxyCheck() {
 	f := j.f
 	if f.proxy.Kind == "" {
-		j.add(Check{ID: "proxy.health", Status: StatusSkip, Summary: "no proxy named (--port/--url); pass --config or --nginx to check it"})
+		j.add(Check{ID: "proxy.health", Status: StatusSkip, Summary: "not checked: no proxy named, only the backend", Hint: HintProxy})
 		return
 	}
 	if len(f.proxyProbes) == 0 {
@@ -300,7 +351,7 @@ func (j *judgement) ipv6Checks() {
 		c.Status, c.Summary = StatusWarn, "IPv6 is not available in this kernel (ipv6.disable=1?)"
 	case st.DisableAll == 1 || st.DisableLo == 1:
 		c.Status, c.Summary = StatusWarn, "IPv6 is disabled"
-		c.Fix = "use only 127.0.0.1 upstreams, or set net.ipv6.conf.all.disable_ipv6 = 0 and net.ipv6.conf.lo.disable_ipv6 = 0"
+		c.Fix = j.only4() + ", or set net.ipv6.conf.all.disable_ipv6 = 0 and net.ipv6.conf.lo.disable_ipv6 = 0"
 	default:
 		c.Status, c.Summary = StatusOK, "IPv6 is enabled"
 	}
@@ -310,12 +361,20 @@ func (j *judgement) ipv6Checks() {
 		c.Status, c.Summary = StatusOK, "::1 is configured on lo"
 	} else {
 		c.Status, c.Summary = StatusWarn, "::1 is not configured: [::1] upstreams cannot work"
-		c.Fix = "use only 127.0.0.1 upstreams, or enable IPv6 on lo"
+		c.Fix = j.only4() + ", or enable IPv6 on lo"
 	}
 	if j.uses6Loopback() && c.Status == StatusWarn {
 		c.Status = StatusFail
 	}
 	j.add(c)
+}
+
+// only4 is the advice to keep to IPv4 loopback, worded for the mode.
+func (j *judgement) only4() string {
+	if j.bare() {
+		return "address the backend as 127.0.0.1 only"
+	}
+	return "use only 127.0.0.1 upstreams"
 }
 
 // uses6Loopback reports whether an upstream server is [::1].

@@ -18,7 +18,8 @@ import (
 )
 
 // discover finds what to diagnose: the proxy named by the options, or
-// found on the host, or a bare port or URL.
+// found on the host, or a bare port or URL. The proxy's Looked says every
+// configuration looked for.
 func discover(ctx context.Context, h remote.Host, o *Options) (*Proxy, error) {
 	var p *Proxy
 	var err error
@@ -32,11 +33,13 @@ func discover(ctx context.Context, h remote.Host, o *Options) (*Proxy, error) {
 	default:
 		p, err = agentProxy(ctx, h, agentconfig.DefaultPath)
 		if errors.Is(err, fs.ErrNotExist) {
+			noAgent := "no agent configuration at " + agentconfig.DefaultPath
 			var nerr error
 			p, nerr = nginxFromHost(ctx, h, o)
 			if nerr != nil {
-				return nil, usageErr{fmt.Errorf("%s: no agent configuration at %s and no usable nginx (%v); pass --port N or --url URL for a bare backend, --config FILE for the agent, or --nginx with --nginx-conf", h.Name(), agentconfig.DefaultPath, nerr)}
+				return nil, &NotFoundError{Host: h.Name(), Looked: []string{noAgent, nginxFailure(o, nerr)}}
 			}
+			p.Looked = append([]string{noAgent}, p.Looked...)
 			err = nil
 		}
 	}
@@ -47,7 +50,7 @@ func discover(ctx context.Context, h remote.Host, o *Options) (*Proxy, error) {
 		return nil, err
 	}
 	if len(p.Upstreams) == 0 {
-		return nil, usageErr{fmt.Errorf("%s: %s lists no upstream server with an IP address or localhost; pass --port N or --url URL", h.Name(), p.Source)}
+		return nil, &NoUpstreamsError{Host: h.Name(), Source: p.Source}
 	}
 	if o.ErrorLog != "" {
 		p.ErrorLogs = []string{o.ErrorLog}
@@ -55,14 +58,23 @@ func discover(ctx context.Context, h remote.Host, o *Options) (*Proxy, error) {
 	return p, nil
 }
 
-// applyTarget narrows or builds the upstream list from --port and --url.
+// nginxFailure says why nginx gave no configuration.
+func nginxFailure(o *Options, err error) string {
+	cmd := nginxCommand(o, "-T")
+	if remote.ExitCode(err) == 127 {
+		return "no nginx (" + o.NginxBin + " is not installed or not in PATH)"
+	}
+	return fmt.Sprintf("no nginx configuration (%s failed: %v)", cmd, err)
+}
+
+// applyTarget narrows or builds the upstream list from the port and URL.
 func applyTarget(p *Proxy, o *Options) error {
 	var u *url.URL
 	if o.URL != "" {
 		var err error
 		u, err = url.Parse(o.URL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return usageErr{fmt.Errorf("--url %q: want http://ADDR:PORT/PATH, e.g. http://[::1]:8000/health", o.URL)}
+			return &URLError{URL: o.URL, Reason: "want http://ADDR:PORT/PATH, e.g. http://[::1]:8000/health"}
 		}
 	}
 	if p.Kind == "" {
@@ -74,7 +86,7 @@ func applyTarget(p *Proxy, o *Options) error {
 			}
 			addrs := parseAddrs(u.Host, def)
 			if len(addrs) == 0 {
-				return usageErr{fmt.Errorf("--url %q: the host must be an IP address or localhost (probes never resolve names)", o.URL)}
+				return &URLError{URL: o.URL, Reason: "the host must be an IP address or localhost (probes never resolve names)"}
 			}
 			up.Scheme = u.Scheme
 			if u.Path != "" {
@@ -112,7 +124,7 @@ func agentProxy(ctx context.Context, h remote.Host, file string) (*Proxy, error)
 	if err != nil {
 		return nil, usageErr{fmt.Errorf("%s: %w", h.Name(), err)}
 	}
-	p := &Proxy{Kind: "agent", Source: file, HealthPath: cfg.HealthPath}
+	p := &Proxy{Kind: "agent", Source: file, HealthPath: cfg.HealthPath, Looked: []string{"agent configuration " + file}}
 	for _, l := range cfg.Listen {
 		if ap := parseAddrs(l.Addr, 80); len(ap) > 0 {
 			p.Listeners = append(p.Listeners, Listener{Addr: ap[0], TLS: l.TLS})
@@ -187,7 +199,9 @@ func nginxFromHost(ctx context.Context, h remote.Host, o *Options) (*Proxy, erro
 	if prefix == "" {
 		prefix = "/usr/share/nginx" // Debian's compiled-in prefix
 	}
-	return nginxProxy(cfg, prefix), nil
+	p := nginxProxy(cfg, prefix)
+	p.Looked = []string{"nginx configuration from `" + cmd + "`"}
+	return p, nil
 }
 
 // portString formats a port for messages.

@@ -147,8 +147,11 @@ func (j *judgement) errorLogCheck() {
 	case f.proxy.Kind == "agent":
 		j.add(Check{ID: "errorlog", Status: StatusSkip, Summary: "the agent logs upstream errors to its access log (journalctl -u edgectl-agent)"})
 		return
+	case f.log == nil && f.proxy.Kind == "":
+		j.add(Check{ID: "errorlog", Status: StatusSkip, Summary: "no proxy named: no error log read"})
+		return
 	case f.log == nil:
-		j.add(Check{ID: "errorlog", Status: StatusSkip, Summary: "no proxy error log (pass --nginx or --error-log)"})
+		j.add(Check{ID: "errorlog", Status: StatusSkip, Summary: "nginx's configuration names no error log file", Hint: HintErrorLog})
 		return
 	}
 	s := f.log

@@ -10,10 +10,14 @@ import (
 	"github.com/edgectl/edgectl/remote"
 )
 
-// firewallCmd prints the nftables ruleset and the iptables rules of both
-// families, each section introduced by an @@ line. It needs root; without
-// it every section is empty.
-const firewallCmd = `echo '@@nft'; nft list ruleset 2>/dev/null && echo '@@read'; echo '@@ip6tables'; ip6tables-save 2>/dev/null && echo '@@read'; echo '@@iptables'; iptables-save 2>/dev/null && echo '@@read'; true`
+// firewallCmd prints the user it runs as, then the nftables ruleset and the
+// iptables rules of both families, each section introduced by an @@ line
+// and ended by @@read (printed), @@failed (the tool is there but refused:
+// it needs root and CAP_NET_ADMIN) or @@missing (not installed).
+const firewallCmd = `PATH="$PATH:/usr/sbin:/sbin"; echo "@@uid $(id -u 2>/dev/null)"; ` +
+	`for t in nft:'nft list ruleset' ip6tables:ip6tables-save iptables:iptables-save; do ` +
+	`echo "@@${t%%:*}"; c=${t#*:}; if command -v ${c%% *} >/dev/null 2>&1; then ` +
+	`if $c 2>/dev/null; then echo '@@read'; else echo '@@failed'; fi; else echo '@@missing'; fi; done; true`
 
 // fwRule is one rule dropping or rejecting traffic to a port.
 type fwRule struct {
@@ -27,6 +31,11 @@ type firewall struct {
 	Rules []fwRule
 	// Read is false when no ruleset could be read at all.
 	Read bool
+	// Missing and Failed name the tools not installed, and installed but
+	// refusing (not root, no CAP_NET_ADMIN).
+	Missing, Failed []string
+	// UID is the user the command ran as, -1 when unknown.
+	UID int
 }
 
 var (
@@ -39,12 +48,24 @@ var (
 // parseFirewall reads firewallCmd output and keeps the rules that drop or
 // reject TCP to port.
 func parseFirewall(out string, port uint16) firewall {
-	var fw firewall
+	fw := firewall{UID: -1}
 	section, table := "", ""
 	for line := range strings.Lines(out) {
 		line = strings.TrimSpace(line)
-		if line == "@@read" {
+		switch {
+		case line == "@@read":
 			fw.Read = true
+			continue
+		case line == "@@missing":
+			fw.Missing = append(fw.Missing, section)
+			continue
+		case line == "@@failed":
+			fw.Failed = append(fw.Failed, section)
+			continue
+		case strings.HasPrefix(line, "@@uid "):
+			if n, err := strconv.Atoi(strings.TrimPrefix(line, "@@uid ")); err == nil {
+				fw.UID = n
+			}
 			continue
 		}
 		if strings.HasPrefix(line, "@@") {
@@ -144,6 +165,32 @@ func (fw firewall) drops(family string) []fwRule {
 	return out
 }
 
+// unread says why no ruleset could be read, true to what happened: no
+// tools on the host, or tools that refused.
+func (fw firewall) unread() string {
+	tools := map[string]string{"nft": "nft", "ip6tables": "ip6tables-save", "iptables": "iptables-save"}
+	names := func(sections []string) string {
+		var out []string
+		for _, s := range sections {
+			out = append(out, tools[s])
+		}
+		return strings.Join(out, ", ")
+	}
+	also := ""
+	if len(fw.Missing) > 0 {
+		also = "; " + names(fw.Missing) + " not installed"
+	}
+	switch {
+	case len(fw.Failed) == 0 && len(fw.Missing) > 0:
+		return "no firewall tools on the host (" + names(fw.Missing) + " not installed): rules not read"
+	case len(fw.Failed) > 0 && fw.UID > 0:
+		return fmt.Sprintf("cannot read firewall rules as uid %d: %s need root%s", fw.UID, names(fw.Failed), also)
+	case len(fw.Failed) > 0:
+		return "cannot read firewall rules: " + names(fw.Failed) + " failed (no CAP_NET_ADMIN, or a container without netfilter access?)" + also
+	}
+	return "cannot read firewall rules: the command printed nothing"
+}
+
 // readFirewall reads the rulesets from the host.
 func readFirewall(ctx context.Context, h remote.Host) (string, error) {
 	res, err := h.Run(ctx, firewallCmd, nil)
@@ -159,7 +206,10 @@ func (j *judgement) firewallChecks(port uint16, multi bool) {
 		rules := fw.drops(fam)
 		switch {
 		case !fw.Read:
-			c.Status, c.Summary = StatusSkip, "cannot read firewall rules: nft list ruleset and iptables-save failed or are missing (they need root and CAP_NET_ADMIN)"
+			c.Status, c.Summary = StatusSkip, fw.unread()
+			if len(fw.Failed) > 0 && fw.UID != 0 {
+				c.Hint = HintRoot
+			}
 		case len(rules) > 0:
 			var ev []string
 			for _, r := range rules {

@@ -123,9 +123,24 @@ S(("::", int(sys.argv[1])), H).serve_forever()
 `
 )
 
+// needTool skips the test when a program it drives is not installed, and
+// says how to get it (scripts/setup.sh installs them all as root).
+func needTool(t *testing.T, name, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("needs %s in PATH: apt-get install %s (or run scripts/setup.sh as root)", name, pkg)
+	}
+}
+
+// toolPackages are the Debian packages of the programs tests start.
+var toolPackages = map[string]string{"nginx": "nginx-light", "nft": "nftables", "python3": "python3"}
+
 // startIn runs a program inside ns and waits until addr accepts.
 func startIn(t *testing.T, ns *netnstest.NS, addr string, name string, args ...string) *exec.Cmd {
 	t.Helper()
+	if pkg, ok := toolPackages[name]; ok {
+		needTool(t, name, pkg)
+	}
 	cmd := ns.Command(name, args...)
 	var errb bytes.Buffer
 	cmd.Stderr = &errb

@@ -175,7 +175,7 @@ func (j *judgement) keepaliveChecks() {
 		}
 		r, measured := f.idle[u.Name]
 		if !measured {
-			j.add(Check{ID: cid, Status: StatusSkip, Summary: fmt.Sprintf("%s keeps no idle connections to %s (no keepalive): no reuse race", f.proxy.Kind, u.Name)})
+			j.add(Check{ID: cid, Status: StatusSkip, Summary: fmt.Sprintf("%s keeps no idle connections to upstream %s (no keepalive): no reuse race", f.proxy.Kind, u.Name)})
 			continue
 		}
 		c := Check{ID: cid}
@@ -195,7 +195,10 @@ func (j *judgement) keepaliveChecks() {
 				c.Status, c.Summary = StatusOK, c.Evidence
 			}
 		default:
-			c.Evidence = fmt.Sprintf("%s kept an idle keepalive connection open for %s (the measurement's limit, --keepalive-wait)", r.Spec.Addr, roundDur(r.Waited))
+			c.Evidence = fmt.Sprintf("%s kept an idle keepalive connection open for %s (as long as it was watched)", r.Spec.Addr, roundDur(r.Waited))
+			if proxyT > r.Waited {
+				c.Hint = HintKeepaliveWait // it may still close before the proxy gives up
+			}
 			if r.Advertised > 0 {
 				c.Evidence += fmt.Sprintf("; it advertises Keep-Alive: timeout=%d", int(r.Advertised.Seconds()))
 			}
@@ -226,5 +229,5 @@ func keepaliveFix(p *Proxy, u *Upstream, backend time.Duration) string {
 	case "agent":
 		return fmt.Sprintf("set keepalive_timeout: %s in upstream %s of %s, below the backend's %s, or raise the backend's idle timeout above %s", target, u.Name, p.Source, backend, u.KeepaliveTimeout)
 	}
-	return fmt.Sprintf("make the proxy's upstream keepalive timeout shorter than %s, or raise the backend's idle timeout", backend)
+	return fmt.Sprintf("keep idle connections to the backend for less than %s, or raise the backend's idle timeout", backend)
 }

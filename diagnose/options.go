@@ -1,9 +1,6 @@
 package diagnose
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Options say what to diagnose and how. The zero value finds the proxy by
 // itself: the agent's configuration at /etc/edgectl/agent.yaml, else nginx
@@ -53,16 +50,17 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Validate reports flag combinations that make no sense.
+// Validate reports options that make no sense together: ErrConfigAndNginx,
+// a *PortError or ErrNegativeTimeout.
 func (o *Options) Validate() error {
 	if o.Config != "" && o.Nginx {
-		return usageErr{fmt.Errorf("--config and --nginx both name the proxy; pass one")}
+		return ErrConfigAndNginx
 	}
 	if o.Port < 0 || o.Port > 65535 {
-		return usageErr{fmt.Errorf("--port %d is not a TCP port (1-65535)", o.Port)}
+		return &PortError{Port: o.Port}
 	}
 	if o.ProbeTimeout < 0 || o.KeepaliveWait < 0 {
-		return usageErr{fmt.Errorf("timeouts must not be negative")}
+		return ErrNegativeTimeout
 	}
 	return nil
 }

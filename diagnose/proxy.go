@@ -21,6 +21,10 @@ type Proxy struct {
 	ErrorLogs []string
 	// ServerNames are names the proxy serves, used as SNI for the TLS check.
 	ServerNames []string
+	// Looked says every configuration discovery looked for and what it
+	// found, in order ("no agent configuration at …", "nginx
+	// configuration from `nginx -T`").
+	Looked []string
 }
 
 // Upstream is one pool of backend servers.

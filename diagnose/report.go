@@ -1,7 +1,5 @@
 package diagnose
 
-import "errors"
-
 // Status is the verdict of one check.
 type Status string
 
@@ -13,8 +11,8 @@ const (
 	StatusSkip Status = "skip"
 )
 
-// Report is the result of a run. Its JSON form is the `diagnose --json`
-// contract of SPEC.md.
+// Report is the result of a run. Its JSON form is what `diagnose --json`
+// prints (docs/json.md).
 type Report struct {
 	// Host is the diagnosed host's name ("localhost" for a local run).
 	Host string `json:"host"`
@@ -48,7 +46,25 @@ type Check struct {
 	Evidence string `json:"evidence"`
 	// Fix is what to do when the status is warn or fail.
 	Fix string `json:"fix"`
+	// Hint names an option of the run that would have let this check see
+	// more (a skipped check, a guessed health path); the CLI words it as
+	// its flag. Empty when there is nothing to add.
+	Hint Hint `json:"-"`
 }
+
+// Hint is an option of the run that would make a check see more.
+type Hint string
+
+// Hints, each for an Options field.
+const (
+	HintNone          Hint = ""
+	HintProxy         Hint = "proxy"          // name the proxy: Config or Nginx
+	HintHealthURL     Hint = "health-url"     // URL: the backend's real health path
+	HintErrorLog      Hint = "error-log"      // ErrorLog: the proxy's error log
+	HintUnit          Hint = "unit"           // Units: the backend's systemd unit
+	HintKeepaliveWait Hint = "keepalive-wait" // KeepaliveWait: watch idle connections longer
+	HintRoot          Hint = "root"           // run as root: socket owners, firewall rules
+)
 
 // Cause ids.
 const (
@@ -76,15 +92,3 @@ const (
 	CauseServiceDown      = "service-down"
 	CauseCertificate      = "certificate"
 )
-
-// ErrUsage marks errors caused by the invocation or the configuration
-// (a missing or invalid agent.yaml, nothing to diagnose found): the CLI
-// exits 2 on them.
-var ErrUsage = errors.New("usage")
-
-// usageErr wraps err so errors.Is(err, ErrUsage) holds.
-type usageErr struct{ err error }
-
-func (e usageErr) Error() string        { return e.err.Error() }
-func (e usageErr) Unwrap() error        { return e.err }
-func (e usageErr) Is(target error) bool { return target == ErrUsage }

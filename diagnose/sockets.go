@@ -18,8 +18,8 @@ import (
 type Socket struct {
 	Addr  netip.AddrPort
 	Inode uint64
-	// Owner is the process holding it, nil when unknown (not root, or
-	// the process went away).
+	// Owner is the process holding it, nil when unknown (not root, the
+	// process went away, or it lives in another PID namespace).
 	Owner *Process
 }
 
@@ -48,7 +48,7 @@ func (p *Process) Name() string {
 // String names the process for summaries: "python3.11 (pid 42)".
 func (p *Process) String() string {
 	if p == nil {
-		return "an unknown process (run as root to see owners)"
+		return "an unknown process"
 	}
 	return fmt.Sprintf("%s (pid %d)", p.Name(), p.PID)
 }

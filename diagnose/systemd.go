@@ -81,11 +81,15 @@ func parseSystemctlShow(out string) []unitState {
 	return units
 }
 
+// noUnits is the systemd check's skip reason when there is no unit to ask
+// about.
+const noUnits = "no systemd unit to check: none owns a backend port, and none was named"
+
 // readUnits queries systemd for units; ok is false (with the reason) when
 // systemd is not running the host.
 func readUnits(ctx context.Context, h remote.Host, names []string) ([]unitState, string) {
 	if len(names) == 0 {
-		return nil, "no systemd unit to check (pass --unit NAME)"
+		return nil, noUnits
 	}
 	res, err := h.Run(ctx, systemdCmd(names), nil)
 	if strings.TrimSpace(string(res.Stdout)) == "no-systemd" {
@@ -101,7 +105,11 @@ func readUnits(ctx context.Context, h remote.Host, names []string) ([]unitState,
 func (j *judgement) systemdChecks() {
 	f := j.f
 	if f.unitsSkip != "" {
-		j.add(Check{ID: "systemd", Status: StatusSkip, Summary: f.unitsSkip})
+		c := Check{ID: "systemd", Status: StatusSkip, Summary: f.unitsSkip}
+		if f.unitsSkip == noUnits {
+			c.Hint = HintUnit
+		}
+		j.add(c)
 		return
 	}
 	for _, u := range f.units {

@@ -8,7 +8,11 @@ import (
 )
 
 // tlsCheck judges the certificate a TLS listener served.
-func tlsCheck(s probeSpec, r probe.Result, now time.Time, timeout time.Duration) Check {
+func tlsCheck(kind string, s probeSpec, r probe.Result, now time.Time, timeout time.Duration) Check {
+	renew := "renew it: edgectl cert renew fleet.yaml"
+	if kind == "nginx" {
+		renew = "renew the certificate nginx serves (ssl_certificate), then nginx -s reload"
+	}
 	c := Check{ID: "tls.cert", Evidence: describeProbe(s, r, timeout)}
 	if r.TLS == nil {
 		c.Status = StatusFail
@@ -28,10 +32,10 @@ func tlsCheck(s probeSpec, r probe.Result, now time.Time, timeout time.Duration)
 	switch {
 	case now.After(t.NotAfter):
 		c.Status, c.Summary = StatusFail, fmt.Sprintf("certificate on %s expired on %s", s.Addr, t.NotAfter.UTC().Format(time.DateOnly))
-		c.Fix = "renew it: edgectl cert renew fleet.yaml"
+		c.Fix = renew
 	case days < 14:
 		c.Status, c.Summary = StatusWarn, fmt.Sprintf("certificate on %s expires in %d days", s.Addr, days)
-		c.Fix = "renew it: edgectl cert renew fleet.yaml"
+		c.Fix = renew
 	case s.Host != "" && !t.HostnameOK:
 		c.Status, c.Summary = StatusWarn, fmt.Sprintf("certificate on %s does not cover %s", s.Addr, s.Host)
 		c.Fix = "issue a certificate that includes " + s.Host
@@ -45,10 +49,14 @@ func tlsCheck(s probeSpec, r probe.Result, now time.Time, timeout time.Duration)
 func (j *judgement) tlsChecks() {
 	f := j.f
 	if len(f.tlsProbes) == 0 {
-		j.add(Check{ID: "tls.cert", Status: StatusSkip, Summary: "no TLS listener"})
+		sum := "the " + f.proxy.Kind + " has no TLS listener"
+		if f.proxy.Kind == "" {
+			sum = "not checked: no proxy named"
+		}
+		j.add(Check{ID: "tls.cert", Status: StatusSkip, Summary: sum})
 		return
 	}
 	for _, o := range f.tlsProbes {
-		j.add(tlsCheck(o.Spec, o.Res, f.now, f.o.ProbeTimeout))
+		j.add(tlsCheck(f.proxy.Kind, o.Spec, o.Res, f.now, f.o.ProbeTimeout))
 	}
 }

@@ -1,6 +1,6 @@
 // Package endpoints reads endpoints.txt, the operator's list of API
 // addresses, and renders it into the failover JSON that clients fetch
-// (SPEC.md, "endpoints.txt").
+// (docs/cli.md, "endpoints").
 //
 // The file format:
 //

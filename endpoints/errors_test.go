@@ -17,6 +17,10 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"value before any marker", "# header\n  api.example.com\n", `endpoints.txt:2:3: "api.example.com" comes before any section marker: put DomainList: or IPList: above it`},
 		{"unknown section marker", "DomainList:\n  Servers:  # typo\n", `endpoints.txt:2:3: unknown section marker "Servers:": use DomainList: or IPList:`},
+		{"a key: value line is a section, not a port", "DomainList:\na.example\nFoo: bar\n", `endpoints.txt:3:1: unknown section marker "Foo:": use DomainList: or IPList:`},
+		{"a colon without a port", "DomainList:\nfoo:bar\n", `endpoints.txt:2:1: "foo:bar" is not a valid hostname: label "foo:bar" contains ':'`},
+		{"empty file", "", `endpoints.txt:1: no domains or IPs: clients would get an empty list and nowhere to fail over to; add at least one under DomainList: or IPList:`},
+		{"only markers and comments", "# none yet\nDomainList:\nIPList:\n", `endpoints.txt:1: no domains or IPs: clients would get an empty list and nowhere to fail over to; add at least one under DomainList: or IPList:`},
 		{"space inside a hostname", "DomainList:\nok.example\nxx, ex ample.com\n", `endpoints.txt:3:5: "ex ample.com" is not a valid hostname: label "ex ample" contains ' '`},
 		{"underscore", "DomainList:\nmy_host.example", `endpoints.txt:2:1: "my_host.example" is not a valid hostname: label "my_host" contains '_'`},
 		{"leading hyphen", "DomainList:\n-a.example", `endpoints.txt:2:1: "-a.example" is not a valid hostname: label "-a" starts with a hyphen`},

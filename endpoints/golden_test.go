@@ -20,7 +20,7 @@ func TestGolden(t *testing.T) {
 		{"spec example, defaults", "spec.txt", Options{}, "spec.json"},
 		{"spec example, port and socket path", "spec.txt", Options{SocketPath: "/socket.io", DefaultPort: 8443}, "spec_port_socket.json"},
 		{"messy formatting and duplicates", "messy.txt", Options{}, "messy.json"},
-		{"empty sections", "empty.txt", Options{Protocol: "http"}, "empty.json"},
+		{"empty sections: clients would get nothing", "empty.txt", Options{Protocol: "http"}, "empty.err"},
 		{"every kind of mistake", "invalid.txt", Options{}, "invalid.err"},
 	}
 	for _, tt := range tests {

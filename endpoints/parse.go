@@ -91,6 +91,9 @@ func Parse(name string, r io.Reader) (*List, error) {
 	for i, line := range strings.Split(text, "\n") {
 		p.parseLine(i+1, strings.TrimSuffix(line, "\r"))
 	}
+	if len(p.errs) == 0 && len(p.list.Domains)+len(p.list.IPs) == 0 {
+		p.errorf(1, 0, "no domains or IPs: clients would get an empty list and nowhere to fail over to; add at least one under DomainList: or IPList:")
+	}
 	if len(p.errs) > 0 {
 		return nil, &ParseError{File: name, Problems: p.errs}
 	}
@@ -144,6 +147,11 @@ func (p *parser) parseLine(n int, line string) {
 			return
 		case strings.TrimSpace(rest) == "" && looksLikeMarker(name):
 			p.errorf(n, start+1, "unknown section marker %q: use DomainList: or IPList:", trimmed)
+			return
+		case looksLikeMarker(name) && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "\t")):
+			// "Foo: bar" is a mistyped section, not a host with a port
+			// (a port follows its colon without a space).
+			p.errorf(n, start+1, "unknown section marker %q: use DomainList: or IPList:", name+":")
 			return
 		}
 	}

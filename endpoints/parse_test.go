@@ -27,8 +27,6 @@ func TestParse(t *testing.T) {
 		ips      []netip.Addr
 		warnings []Problem
 	}{
-		{name: "empty file", in: "", domains: []string{}, ips: addrs()},
-		{name: "only comments and blanks", in: "# a\n\n   # b\n\t\n", domains: []string{}, ips: addrs()},
 		{
 			name:    "spec example",
 			in:      "# comments start with #\nDomainList:\nlog.ym1.com\nym2.xyz\nxx,ym3.net\nIPList:\n12.34.56.78\n2001:db8::7\n",

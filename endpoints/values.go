@@ -22,7 +22,7 @@ func checkHostname(s string) error {
 	if _, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
 		return errors.New("it is an IP address; list it under the IPList section")
 	}
-	if host, port, err := net.SplitHostPort(s); err == nil && checkHostname(host) == nil {
+	if host, port, err := net.SplitHostPort(s); err == nil && allDigits(port) && checkHostname(host) == nil {
 		return fmt.Errorf("remove the port %q; ports come from the default port setting", port)
 	}
 	if strings.HasSuffix(s, ".") {

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Defaults (SPEC.md).
+// Defaults of fleet.yaml (docs/fleet.md).
 const (
 	DefaultSSHUser           = "root"
 	DefaultSSHPort           = 22
@@ -43,6 +43,7 @@ func (f *Fleet) applyDefaults(present func(path string) bool) {
 		f.SSH.IdentityFile = DefaultIdentityFile
 	}
 	def(&f.SSH.KnownHosts, DefaultKnownHosts)
+	f.ACME.DirectoryDefaulted = f.ACME.Directory == ""
 	def(&f.ACME.Directory, DefaultACMEDirectory)
 	def(&f.ACME.Challenge, DefaultChallenge)
 	if !present("rollout.batch") {

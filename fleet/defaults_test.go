@@ -26,7 +26,7 @@ func TestDefaults(t *testing.T) {
 	if f.SSH != wantSSH {
 		t.Errorf("ssh = %+v\nwant %+v", f.SSH, wantSSH)
 	}
-	wantACME := ACME{Directory: "https://acme-v02.api.letsencrypt.org/directory", Challenge: "http-01"}
+	wantACME := ACME{Directory: "https://acme-v02.api.letsencrypt.org/directory", Challenge: "http-01", DirectoryDefaulted: true}
 	if f.ACME != wantACME {
 		t.Errorf("acme = %+v\nwant %+v", f.ACME, wantACME)
 	}

@@ -30,7 +30,14 @@ func TestExpand(t *testing.T) {
 		{"missing next to set", "${A}${NOPE}", "", "environment variable NOPE is not set"},
 		{"unclosed", "${A", "", "has ${ without a closing }"},
 		{"empty name", "${}", "", "${} is not an environment variable reference"},
-		{"default syntax", "${A:-x}", "", "${A:-x} is not an environment variable reference"},
+		{"default unused", "${A:-x}", "a", ""},
+		{"default for unset", "${NOPE:-x}", "x", ""},
+		{"default for empty", "${EMPTY:-x}", "x", ""},
+		{"default with punctuation", "${NOPE:-https://h.example.com/a?b=c:d}", "https://h.example.com/a?b=c:d", ""},
+		{"empty default", "[${NOPE:-}]", "[]", ""},
+		{"default next to missing", "${NOPE:-x}${NADA}", "", "environment variable NADA is not set"},
+		{"nested default", "${NOPE:-${A}}", "", "a default cannot hold another"},
+		{"other operators", "${A-x}", "", "${A-x} is not an environment variable reference"},
 		{"leading digit", "${1A}", "", "${1A} is not an environment variable reference"},
 	}
 	for _, tt := range tests {
@@ -101,8 +108,8 @@ func TestMissingVariableReportedOnce(t *testing.T) {
 	if !errors.As(err, &ye) {
 		t.Fatalf("got %v, want a *yamlfile.Error", err)
 	}
-	want := "fleet.yaml:3:11: environment variable IP is not set; export it or edit the value (write $$ for a literal $)\n" +
-		"fleet.yaml:5:16: environment variable HP is not set; export it or edit the value (write $$ for a literal $)\n" +
+	want := "fleet.yaml:3:11: environment variable IP is not set; export it, give a default with ${IP:-default}, or edit the value (write $$ for a literal $)\n" +
+		"fleet.yaml:5:16: environment variable HP is not set; export it, give a default with ${HP:-default}, or edit the value (write $$ for a literal $)\n" +
 		"fleet.yaml:6:18: batch must be at least 1 (hosts upgraded at a time), not 0"
 	if ye.Error() != want {
 		t.Errorf("got\n%v\nwant\n%s", ye, want)
@@ -115,5 +122,27 @@ func TestDefaultEnvIsProcessEnv(t *testing.T) {
 	f := parseOK(t, oneHost+"sweep: {alert_webhook: \"${EDGECTL_TEST_HOOK}\"}\n", nil)
 	if f.Sweep.AlertWebhook != "https://hooks.example.com/from-env" || f.SSH.KnownHosts != "/home/proc/.ssh/known_hosts" {
 		t.Errorf("with a nil env: webhook %q, known_hosts %q; want both from the process", f.Sweep.AlertWebhook, f.SSH.KnownHosts)
+	}
+}
+
+// TestEmptyDefaultUnsetsTheKey: a value that is only ${VAR:-} with VAR
+// unset or empty leaves its key out (so the key's default applies), and a
+// list item out of its list; with VAR set it is the value.
+func TestEmptyDefaultUnsetsTheKey(t *testing.T) {
+	in := oneHost + `ssh: {known_hosts: "${KH:-}", user: "${U:-deploy}"}
+domains: [api.example.com, "${EXTRA:-}"]
+sweep: {alert_webhook: "${HOOK:-}", health_path: "${HP:-}"}
+`
+	f := parseOK(t, in, envOf(map[string]string{"HOME": "/h", "HP": ""}))
+	if f.Sweep.AlertWebhook != "" || f.Sweep.HealthPath != "/health" || f.SSH.KnownHosts != "/h/.ssh/known_hosts" || f.SSH.User != "deploy" {
+		t.Errorf("unset: webhook %q, health_path %q, known_hosts %q, user %q; want empty, /health, /h/.ssh/known_hosts, deploy",
+			f.Sweep.AlertWebhook, f.Sweep.HealthPath, f.SSH.KnownHosts, f.SSH.User)
+	}
+	if !reflect.DeepEqual(f.Domains, []string{"api.example.com"}) {
+		t.Errorf("domains %q, want the empty item dropped", f.Domains)
+	}
+	f = parseOK(t, in, envOf(map[string]string{"HOME": "/h", "HOOK": "https://hooks.example.com/x", "EXTRA": "www.example.com", "U": "ops"}))
+	if f.Sweep.AlertWebhook != "https://hooks.example.com/x" || !reflect.DeepEqual(f.Domains, []string{"api.example.com", "www.example.com"}) || f.SSH.User != "ops" {
+		t.Errorf("set: webhook %q, domains %q, user %q", f.Sweep.AlertWebhook, f.Domains, f.SSH.User)
 	}
 }

@@ -109,6 +109,10 @@ type ACME struct {
 	// CACertificates is a PEM file of extra trusted roots for a private or
 	// test CA. LEGO_CA_CERTIFICATES is honoured too.
 	CACertificates string `yaml:"ca_certificates"`
+	// DirectoryDefaulted is true when the file named no directory, so
+	// Directory is the default, Let's Encrypt production: cert says so
+	// before it places an order there.
+	DirectoryDefaulted bool `yaml:"-"`
 }
 
 // Endpoints overrides the client failover list.

@@ -2,7 +2,7 @@ package provision
 
 import "path"
 
-// Layout is where edgectl puts things on a host (SPEC.md "On a host").
+// Layout is where edgectl puts things on a host (docs/deploy.md, "On a host").
 // Tests point it under a temporary root; production uses DefaultLayout.
 type Layout struct {
 	// Binary is the edgectl binary the agent unit runs.
@@ -21,7 +21,7 @@ type Layout struct {
 	RunDir string
 }
 
-// DefaultLayout is the layout of SPEC.md.
+// DefaultLayout is the layout every host gets (docs/deploy.md).
 func DefaultLayout() Layout {
 	return Layout{
 		Binary:      "/usr/local/bin/edgectl",

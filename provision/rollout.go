@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -53,8 +54,18 @@ type HostResult struct {
 	Action   Action        `json:"action,omitempty"`
 	Summary  string        `json:"summary"`
 	Error    string        `json:"error,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
+	Duration time.Duration `json:"-"` // duration_ms in JSON
 	Plan     *Plan         `json:"plan,omitempty"`
+}
+
+// MarshalJSON writes Duration as duration_ms, like every duration in
+// edgectl's JSON.
+func (h HostResult) MarshalJSON() ([]byte, error) {
+	type plain HostResult
+	return json.Marshal(struct {
+		plain
+		DurationMS float64 `json:"duration_ms"`
+	}{plain(h), float64(h.Duration.Microseconds()) / 1000})
 }
 
 // Result is a whole rollout.

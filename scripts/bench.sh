@@ -15,10 +15,11 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNS:-64}
 BACKEND=${BENCH_BACKEND:-nginx}
 
-need() { command -v "$1" >/dev/null 2>&1; }
+bash scripts/setup.sh
+need() { PATH="$PATH:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }
 if ! need nginx || ! need wrk; then
-  echo "bench: installing nginx and wrk" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light wrk >/dev/null
+  echo "bench: needs nginx and wrk (run scripts/setup.sh as root)" >&2
+  exit 1
 fi
 
 W=$(mktemp -d /tmp/edgectl-bench.XXXXXX)

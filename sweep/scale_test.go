@@ -16,7 +16,7 @@ import (
 // TestSweepScale sweeps a fleet whose addresses are half dropped (nft
 // drop: real timeouts) and checks that the sweep takes about one probe
 // timeout per wave of Concurrency probes, not one per address. CI sweeps
-// 20 addresses; EDGECTL_SWEEP_SCALE=1 sweeps the 100 of the issue's
+// 20 addresses; EDGECTL_SWEEP_SCALE=1 sweeps the 100 of the README's
 // measurement (about 10 s) and logs time and memory.
 func TestSweepScale(t *testing.T) {
 	hosts, timeout := 10, time.Second

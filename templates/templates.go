@@ -76,7 +76,7 @@ func AgentYAML(body []byte) []byte {
 	var b bytes.Buffer
 	b.WriteString("# " + Header + "\n")
 	if len(bytes.TrimSpace(body)) == 0 {
-		b.WriteString("# every setting at its default (SPEC.md)\n{}\n")
+		b.WriteString("# every setting at its default (see docs/agent.md)\n{}\n")
 		return b.Bytes()
 	}
 	b.Write(body)

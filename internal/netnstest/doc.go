@@ -44,7 +44,7 @@
 // The bridge does not live in the host's network namespace but in a private "hub"
 // namespace of the test process. So nothing is ever added to the host's interfaces
 // or routes, parallel test processes (go test ./... runs packages in parallel) and a
-// hand-made edge0 from TESTBED.md can all use 198.18.0.0/24 at once without
+// hand-made edge0 bridge can all use 198.18.0.0/24 at once without
 // clashing, and deleting the namespaces removes every veth and bridge. The price is
 // that the test process cannot reach a bridged namespace from the host side: it
 // reaches it from another namespace, with [NS.DialContext], [NS.Do] or
