@@ -41,6 +41,61 @@ type Config struct {
 	Routes []Route `yaml:"routes"`
 	// Streams are L4 TCP listeners proxied to an upstream's servers.
 	Streams []Stream `yaml:"streams"`
+	// Limits bound what clients may hold: every wait has a timeout and
+	// every resource a cap.
+	Limits Limits `yaml:"limits"`
+	// TrustedProxies lists the addresses (CIDRs such as "198.18.0.0/24" or
+	// single IPs) of proxies in front of the agent whose X-Forwarded-For,
+	// X-Forwarded-Proto, X-Forwarded-Host, X-Real-IP and Forwarded fields
+	// are believed: from them these fields are kept and the agent appends
+	// the peer to X-Forwarded-For and Forwarded. From every other client
+	// they are replaced by what the agent saw itself (the peer address,
+	// the scheme and the Host). Default: none, nobody is trusted.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Limits are the timeouts and caps of client connections. Each default is
+// the one nginx or HAProxy uses (or recommends) for the same thing.
+type Limits struct {
+	// HeaderTimeout bounds reading a whole request head: from the accept
+	// for the first request of a connection (the TLS handshake included),
+	// from its first byte for a later request. Too slow: 408 and the
+	// connection is closed. Default 10s (HAProxy's recommended
+	// "timeout http-request 10s"; nginx's client_header_timeout is 60s).
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	// BodyTimeout bounds the wait between two reads of a request body
+	// (not the whole body). Too slow: 408 and the connection is closed.
+	// Default 60s (nginx's client_body_timeout).
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// SendTimeout bounds the wait between two writes to a client that
+	// does not read its response. Too slow: the connection is closed.
+	// Default 60s (nginx's send_timeout).
+	SendTimeout time.Duration `yaml:"send_timeout"`
+	// IdleTimeout closes a keepalive connection (HTTP/1.1 or HTTP/2)
+	// that waits this long for its next request. Default 75s (nginx's
+	// keepalive_timeout).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConns caps the client connections of all listeners and streams
+	// together. At the cap the agent stops accepting until one closes:
+	// new clients wait in the kernel's listen queue instead of costing
+	// memory or file descriptors. Default 10000 (HAProxy's maxconn is
+	// derived from the file descriptor limit; nginx's worker_connections
+	// is 512 per worker, times the workers).
+	MaxConns int `yaml:"max_conns"`
+	// MaxConnsPerIP caps the connections of one client address; beyond it
+	// an HTTP client gets 503 and the connection is closed, a TLS or
+	// stream client is closed. 0 (the default) is no cap, as nginx without
+	// limit_conn.
+	MaxConnsPerIP int `yaml:"max_conns_per_ip"`
+	// MaxBody caps a request body in bytes; a larger one gets 413. 0 (the
+	// default) is no cap (nginx's client_max_body_size is 1m; the agent
+	// fronts APIs that take uploads, so it sets none unless told).
+	MaxBody int64 `yaml:"max_body"`
+	// H2MaxStreams caps the concurrent streams of one HTTP/2 connection,
+	// and so the upstream connections one HTTP/2 client can hold. Default
+	// 100 (HAProxy's tune.h2.max-concurrent-streams; nginx's
+	// http2_max_concurrent_streams is 128).
+	H2MaxStreams int `yaml:"h2_max_streams"`
 }
 
 // Listener is one HTTP or HTTPS listening address.
@@ -86,10 +141,12 @@ type Upstream struct {
 	ServerName string `yaml:"server_name"`
 	// CAFile adds trusted roots for https; the system pool otherwise.
 	CAFile string `yaml:"ca_file"`
-	// Servers in order of preference.
+	// Servers in order of preference; at most 64.
 	Servers []Server `yaml:"servers"`
-	// Policy picks among live servers: round_robin, first, least_conn or
-	// fastest (lowest latency EWMA).
+	// Policy picks among live servers: round_robin (default: nginx's
+	// smooth weighted round robin), first (the first live server in
+	// order), least_conn (fewest requests in flight per weight) or
+	// fastest (lowest latency average).
 	Policy string `yaml:"policy"`
 	// MaxFails failures within FailTimeout mark a server down for
 	// FailTimeout (nginx semantics). 0 disables passive marking.
@@ -109,9 +166,16 @@ type Upstream struct {
 	KeepaliveTimeout time.Duration `yaml:"keepalive_timeout"`
 	// ConnectTimeout bounds the TCP (and TLS) connect.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
-	// ResponseTimeout bounds the wait for response headers; streaming
-	// bodies are not cut.
+	// ResponseTimeout bounds sending the request and the wait for the
+	// response headers (504 when exceeded). Default 60s (nginx's
+	// proxy_read_timeout for the first byte).
 	ResponseTimeout time.Duration `yaml:"response_timeout"`
+	// ReadTimeout bounds the wait between two reads of a response body,
+	// and between two writes of a streamed request body to the server:
+	// a stalled server is cut off, a streaming one (SSE) that sends at
+	// least once per ReadTimeout is not. Default 60s (nginx's
+	// proxy_read_timeout and proxy_send_timeout).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
 }
 
 // Server is one upstream address.
