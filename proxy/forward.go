@@ -41,6 +41,17 @@ func (cc *clientConn) serveRequest(start time.Time) (keep bool) {
 	}
 	host := hostOnly(r.host)
 	e := entry{start: start, remote: cc.remote, method: r.method, host: r.host, target: target}
+	t := h.table.Load()
+	cc.lim = &t.limits
+	if max := cc.lim.MaxBody; max > 0 && r.contentLength > max {
+		// Refused before a byte of it is read (nginx's
+		// client_max_body_size); the connection closes with the body
+		// unread.
+		cc.writeError(413, "request body larger than the agent accepts (limits.max_body)", true)
+		e.status, e.route = 413, "limit"
+		h.Log.write(&e, &cc.logBuf)
+		return false
+	}
 
 	if h.Local != nil {
 		// The request view is reused per connection: no allocation here.
@@ -59,7 +70,6 @@ func (cc *clientConn) serveRequest(start time.Time) (keep bool) {
 			return keep
 		}
 	}
-	t := h.table.Load()
 	rt := t.match(host, path)
 	if rt == nil {
 		keep = cc.clientKeepAlive() && cc.discardBody()
@@ -112,8 +122,14 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 			cc.body = make([]byte, r.contentLength)
 		}
 		cc.body = cc.body[:r.contentLength]
-		if _, err := io.ReadFull(cc.br, cc.body); err != nil {
+		cc.enterBody()
+		_, err := io.ReadFull(cc.br, cc.body)
+		if why := cc.leave(); err != nil {
 			e.err = "reading request body: " + err.Error()
+			if why == intrBody {
+				cc.writeError(408, "request body not received in time (limits.body_timeout)", true)
+				return false, 408
+			}
 			return false, 499
 		}
 	}
@@ -123,7 +139,7 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 	var tried uint64
 	lastStatus := 503
 	for e.attempts < u.tries {
-		i := u.pick(now, tried)
+		i := u.pick(now, tried, &cc.cand)
 		if i < 0 {
 			break
 		}

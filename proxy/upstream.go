@@ -32,6 +32,7 @@ type Upstream struct {
 	keepaliveTO    time.Duration
 	connectTO      time.Duration
 	responseTO     time.Duration
+	readTO         time.Duration
 	health         *agentconfig.Health
 	tlsConfig      *tls.Config // nil for http
 	dialer         net.Dialer
@@ -59,6 +60,7 @@ func NewUpstream(name string, c *agentconfig.Upstream, prev *Upstream) (*Upstrea
 		Name:     name,
 		maxFails: *c.MaxFails, failTimeout: c.FailTimeout, tries: c.Tries,
 		keepaliveTO: c.KeepaliveTimeout, connectTO: c.ConnectTimeout, responseTO: c.ResponseTimeout,
+		readTO: orDefault(c.ReadTimeout, agentconfig.DefaultReadTimeout),
 		health: c.Health, healthStop: make(chan struct{}),
 	}
 	if c.Keepalive != nil {
@@ -136,9 +138,10 @@ func (u *Upstream) Live(now time.Time) bool {
 
 // pick chooses a live peer that this request has not tried (tried is a
 // bitmask over peer indexes). Primaries are preferred; backups serve only
-// when no untried primary is live. It returns -1 when none is left.
-func (u *Upstream) pick(now time.Time, tried uint64) int {
-	var cand [64]int
+// when no untried primary is live. It returns -1 when none is left. cand
+// is scratch space owned by the caller (a policy sees it through an
+// interface, so a local array would escape: one allocation per request).
+func (u *Upstream) pick(now time.Time, tried uint64, cand *[64]int) int {
 	for _, wantBackup := range [2]bool{false, true} {
 		n := 0
 		for i, p := range u.peers {
