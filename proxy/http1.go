@@ -53,11 +53,11 @@ type head struct {
 	host          []byte
 	connTokens    [][]byte // other tokens named in Connection
 
-	request   bool // parsing a request: underscore names are dropped
-	dropped   int  // fields dropped for an underscore in their name
-	bothCLTE  bool // a response carried Content-Length and chunked
-	teOnOld   bool // Transfer-Encoding in an HTTP/1.0 message
-	interims  int  // 1xx responses skipped before this one
+	request  bool // parsing a request: underscore names are dropped
+	dropped  int  // fields dropped for an underscore in their name
+	bothCLTE bool // a response carried Content-Length and chunked
+	teOnOld  bool // Transfer-Encoding in an HTTP/1.0 message
+	interims int  // 1xx responses skipped before this one
 }
 
 func (h *head) reset() {
