@@ -6,6 +6,7 @@ import (
 	"net/http"
 	_ "net/http/pprof" // served only when EDGECTL_PPROF is set
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +32,8 @@ and a graceful drain on SIGTERM.`,
 		Example: `  # run with the default config
   edgectl agent
 
-  # validate a config and exit (exit 2 with file:line:col on problems)
+  # validate a config and exit (exit 2 with file:line:col on problems,
+  # and on paths the installed systemd unit would not let the agent write)
   edgectl agent --config ./agent.yaml --check
 
   # talk to the running agent through its admin socket
@@ -59,8 +61,25 @@ func agentRun(cmd *cobra.Command, f *Factory, g *GlobalOptions, opts *agentOptio
 		return usageError(err)
 	}
 	if opts.CheckOnly {
-		_, err := f.Stdout.Write([]byte(opts.ConfigPath + ": ok\n"))
+		res := agent.Check(cfg, agent.UnitFile)
+		var out strings.Builder
+		for _, w := range res.Warnings {
+			out.WriteString(opts.ConfigPath + ": warning: " + w + "\n")
+		}
+		if len(res.Problems) > 0 {
+			_, _ = f.Stdout.Write([]byte(out.String()))
+			return usageError(errors.New("agent config would fail on this host:\n" + opts.ConfigPath + ": " +
+				strings.Join(res.Problems, "\n"+opts.ConfigPath+": ")))
+		}
+		out.WriteString(opts.ConfigPath + ": ok\n")
+		_, err := f.Stdout.Write([]byte(out.String()))
 		return err
+	}
+	pprofAddr := os.Getenv("EDGECTL_PPROF")
+	if pprofAddr != "" {
+		if err := agent.CheckPprofAddr(pprofAddr); err != nil {
+			return usageError(err)
+		}
 	}
 	level := slog.LevelInfo
 	if g.Verbose {
@@ -69,9 +88,9 @@ func agentRun(cmd *cobra.Command, f *Factory, g *GlobalOptions, opts *agentOptio
 	log := slog.New(slog.NewJSONHandler(f.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signalContext(cmd.Context())
 	defer stop()
-	if addr := os.Getenv("EDGECTL_PPROF"); addr != "" {
+	if pprofAddr != "" {
 		// Profiling for performance work: loopback only, never by default.
-		go func() { log.Warn("pprof", "error", http.ListenAndServe(addr, nil)) }()
+		go func() { log.Warn("pprof", "error", http.ListenAndServe(pprofAddr, nil)) }()
 	}
 	a := agent.New(cfg, opts.ConfigPath, f.Version, log, f.Stderr)
 	if err := a.Run(ctx); err != nil {

@@ -107,7 +107,7 @@ func (cc *clientConn) appendForwarding(b []byte) []byte {
 	} else {
 		b = append(b, "unknown"...)
 	}
-	if r.host != nil && len(r.host) > 0 {
+	if len(r.host) > 0 {
 		b = append(b, `;host="`...)
 		b = append(b, r.host...) // validHostValue: no quote or backslash
 		b = append(b, '"')

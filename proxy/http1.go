@@ -57,7 +57,6 @@ type head struct {
 	dropped  int  // fields dropped for an underscore in their name
 	bothCLTE bool // a response carried Content-Length and chunked
 	teOnOld  bool // Transfer-Encoding in an HTTP/1.0 message
-	interims int  // 1xx responses skipped before this one
 }
 
 func (h *head) reset() {

@@ -81,14 +81,6 @@ func (cc *clientConn) enterBody() {
 	cc.stateMu.Unlock()
 }
 
-// bodyTimedOut reports whether the last body read failed because the
-// client exceeded body_timeout.
-func (cc *clientConn) bodyTimedOut() bool {
-	cc.stateMu.Lock()
-	defer cc.stateMu.Unlock()
-	return cc.interrupt == intrBody
-}
-
 // checkTimeouts interrupts the connection if what it waits for took longer
 // than its limit. now is the coarse clock.
 func (cc *clientConn) checkTimeouts(now int64, l *Limits) {
