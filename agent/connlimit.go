@@ -45,9 +45,10 @@ func (l *connLimiter) wakeLocked() {
 	l.freed = make(chan struct{})
 }
 
-// reserve takes a global slot, waiting while the cap is reached; it
-// returns false when done closes first.
-func (l *connLimiter) reserve(done <-chan struct{}) bool {
+// waitSlot waits while the global cap is reached; it returns false when
+// done closes first. The slot is taken by admit after the accept, so with
+// several listeners the count may pass the cap by one per listener.
+func (l *connLimiter) waitSlot(done <-chan struct{}) bool {
 	l.mu.Lock()
 	for l.max > 0 && l.total >= l.max {
 		ch := l.freed
@@ -59,20 +60,11 @@ func (l *connLimiter) reserve(done <-chan struct{}) bool {
 		}
 		l.mu.Lock()
 	}
-	l.total++
 	l.mu.Unlock()
 	return true
 }
 
-// unreserve gives back a slot reserve took.
-func (l *connLimiter) unreserve() {
-	l.mu.Lock()
-	l.total--
-	l.wakeLocked()
-	l.mu.Unlock()
-}
-
-// admit counts a connection from ip against the per-address cap.
+// admit counts a connection from ip, unless ip is at its per-address cap.
 func (l *connLimiter) admit(ip netip.Addr) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -80,6 +72,7 @@ func (l *connLimiter) admit(ip netip.Addr) bool {
 		return false
 	}
 	l.byIP[ip]++
+	l.total++
 	return true
 }
 
@@ -126,17 +119,15 @@ func (l *connLimiter) wrap(ln net.Listener, kind int) *limitListener {
 
 func (ll *limitListener) Accept() (net.Conn, error) {
 	for {
-		if !ll.lim.reserve(ll.done) {
+		if !ll.lim.waitSlot(ll.done) {
 			return nil, net.ErrClosed
 		}
 		c, err := ll.Listener.Accept()
 		if err != nil {
-			ll.lim.unreserve()
 			return nil, err
 		}
 		ip := peerAddr(c)
 		if !ll.lim.admit(ip) {
-			ll.lim.unreserve()
 			ll.lim.refused.Add(1)
 			ll.refuse(c)
 			continue
