@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"strconv"
 )
 
@@ -11,7 +12,8 @@ import (
 // hex without leading zeros, chunk extensions are dropped, and trailer
 // fields are checked like header fields and then dropped (a trailer could
 // carry Content-Length or Host past every check made on the head).
-// Framing lines must end in CRLF: a bare LF or CR is where parsers
+// Framing lines end in CRLF or, as nginx and HAProxy accept, a bare LF
+// (RFC 9112 2.2); a bare CR anywhere is refused: that is where parsers
 // disagree.
 
 // Bounds on what may surround the data of a chunked body.
@@ -24,8 +26,19 @@ const (
 // copyChunked copies one chunked body from src to dst. With rechunk the
 // output is chunked, canonically framed; otherwise only the data is
 // written (for an HTTP/1.0 client). limit > 0 caps the data bytes
-// (errBodyTooLarge beyond it).
+// (errBodyTooLarge beyond it). Malformed trailer fields fail the copy,
+// unless lenientTrailers (a response already on its way to the client):
+// then they are dropped and errBadTrailers says the connection that
+// carried them must not be reused.
 func copyChunked(dst *bufio.Writer, src *bufio.Reader, rechunk bool, limit int64) error {
+	return copyChunkedTrailers(dst, src, rechunk, limit, false)
+}
+
+// errBadTrailers: a chunked body ended in malformed trailer fields, which
+// were dropped.
+var errBadTrailers = errors.New("malformed trailer fields dropped")
+
+func copyChunkedTrailers(dst *bufio.Writer, src *bufio.Reader, rechunk bool, limit int64, lenientTrailers bool) error {
 	var sizeBuf [20]byte
 	var total int64
 	for {
@@ -44,13 +57,20 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, rechunk bool, limit int64
 			return srcErr(errBadFraming)
 		}
 		if size == 0 {
-			if err := skipTrailers(src); err != nil {
+			bad, err := skipTrailers(src)
+			if err != nil {
 				return srcErr(err)
+			}
+			if bad && !lenientTrailers {
+				return srcErr(errBadFraming)
 			}
 			if rechunk {
 				if _, err := dst.WriteString("0\r\n\r\n"); err != nil {
 					return dstErr(err)
 				}
+			}
+			if bad {
+				return errBadTrailers
 			}
 			return nil
 		}
@@ -82,25 +102,26 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader, rechunk bool, limit int64
 }
 
 // skipTrailers reads the trailer section up to its blank line, checking
-// every field as a header field would be checked.
-func skipTrailers(src *bufio.Reader) error {
+// every field as a header field would be checked; bad reports a field
+// that failed. Too many or too large trailers are an error.
+func skipTrailers(src *bufio.Reader) (bad bool, err error) {
 	fields, bytes := 0, 0
 	for {
 		tl, err := readCRLFLine(src)
 		if err != nil {
-			return err
+			return bad, err
 		}
 		if len(tl) == 0 {
-			return nil
+			return bad, nil
 		}
 		if fields++; fields > maxTrailerFields {
-			return errBadFraming
+			return bad, errBadFraming
 		}
 		if bytes += len(tl); bytes > maxTrailerBytes {
-			return errBadFraming
+			return bad, errBadFraming
 		}
 		if !validTrailerField(tl) {
-			return errBadFraming
+			bad = true
 		}
 	}
 }
@@ -115,9 +136,11 @@ func validTrailerField(line []byte) bool {
 	return validFieldValue(trimOWS(line[colon+1:]))
 }
 
-// readCRLFLine reads one line that must end in CRLF and returns it without
-// the CRLF. The slice is valid until the next read from br. A line longer
-// than br's buffer is collected into a new slice up to maxLineBytes.
+// readCRLFLine reads one framing line ending in CRLF or a bare LF and
+// returns it without the line end; a CR elsewhere in it is left for the
+// caller's checks to refuse. The slice is valid until the next read from
+// br. A line longer than br's buffer is collected into a new slice up to
+// maxLineBytes.
 func readCRLFLine(br *bufio.Reader) ([]byte, error) {
 	line, err := br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
@@ -134,11 +157,11 @@ func readCRLFLine(br *bufio.Reader) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := len(line)
-	if n < 2 || line[n-2] != '\r' {
-		return nil, errBadFraming // a bare LF
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
 	}
-	return line[:n-2], nil
+	return line, nil
 }
 
 // parseChunkSize parses a chunk-size line: hex digits, then optionally

@@ -8,7 +8,7 @@ import (
 )
 
 // maxInterim bounds the 1xx responses skipped before a final one.
-const maxInterim = 16
+const maxInterim = 32
 
 var errTooManyInterim = errors.New("upstream sent too many 1xx responses")
 
@@ -69,7 +69,7 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 	p.requests.Add(1)
 
 	if resp.status == 101 {
-		if !r.connUpgrade || r.upgrade == nil {
+		if !r.upgradeRequested() {
 			uc.close()
 			return attemptFatal, 502, false, errors.New("upstream switched protocols without an upgrade request")
 		}
@@ -177,19 +177,22 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 	}
 	b = append(b, "\r\n"...)
 	cc.out = b
+	sent := cc.wr.sent
 	if _, err := cc.bw.Write(b); err != nil {
 		uc.close()
 		return false, err
 	}
+	badTrailers := false
 	switch frame {
 	case frameLength:
 		if resp.contentLength > 0 {
 			err = copyN(cc.bw, uc.br, resp.contentLength)
 		}
-	case frameChunked:
-		err = copyChunked(cc.bw, uc.br, true, 0)
-	case frameDechunk:
-		err = copyChunked(cc.bw, uc.br, false, 0)
+	case frameChunked, frameDechunk:
+		err = copyChunkedTrailers(cc.bw, uc.br, frame == frameChunked, 0, true)
+		if err == errBadTrailers {
+			err, badTrailers = nil, true
+		}
 	case frameRechunk, frameEOF:
 		err = copyToEOF(cc.bw, uc.br, frame == frameRechunk)
 	}
@@ -197,10 +200,17 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 		uc.close()
 		if isSrcError(err) {
 			p.passiveFail(time.Now(), err)
+			if cc.wr.sent == sent {
+				// Not a byte of this response left yet: the client gets
+				// a clean 502 instead of a cut connection.
+				cc.bw.Reset(&cc.wr)
+				cc.writeError(502, "upstream sent a malformed body", true)
+				return false, err
+			}
 		}
 		return false, err
 	}
-	if reusableAfter(resp, frame, uc) && u.keepalive > 0 && !u.closed.Load() {
+	if !badTrailers && reusableAfter(resp, frame, uc) && u.keepalive > 0 && !u.closed.Load() {
 		uc.readTO = 0
 		// A response without a body that came with bytes after its head
 		// may have more on the way: look before the next reuse.

@@ -38,12 +38,21 @@ func (cc *clientConn) appendRequestHead(b []byte, p *Peer) []byte {
 		b = strconv.AppendInt(b, r.contentLength, 10)
 		b = append(b, "\r\n"...)
 	}
-	if r.connUpgrade && r.upgrade != nil {
+	if r.upgradeRequested() {
 		b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
 		b = append(b, r.upgrade...)
 		b = append(b, "\r\n"...)
 	}
 	return append(b, "\r\n"...)
+}
+
+// upgradeRequested reports whether the request asks for a protocol switch
+// the agent passes on: any but h2c. An h2c upgrade through a proxy would
+// let a client speak HTTP/2 to the server past every rule the proxy applies
+// to requests ("h2c smuggling"); such a request goes on as plain HTTP/1.1
+// without Upgrade (its HTTP2-Settings, named in Connection, is dropped).
+func (h *head) upgradeRequested() bool {
+	return h.connUpgrade && h.upgrade != nil && !asciiEqualFold(h.upgrade, "h2c")
 }
 
 // appendForwarding writes X-Forwarded-For, X-Real-IP, X-Forwarded-Proto,

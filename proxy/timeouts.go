@@ -42,14 +42,20 @@ func (r *clientReader) Read(p []byte) (int, error) {
 }
 
 // clientWriter is the connection as the bufio.Writer sees it: a write in
-// progress is visible to the sweeper with the time it started.
-type clientWriter struct{ cc *clientConn }
+// progress is visible to the sweeper with the time it started, and sent
+// counts what left (so a response that failed before any byte of it went
+// out can still become a 502).
+type clientWriter struct {
+	cc   *clientConn
+	sent int64 // bytes written to the connection (the serving goroutine's own)
+}
 
 func (w *clientWriter) Write(p []byte) (int, error) {
 	cc := w.cc
 	cc.writeSince.Store(cc.h.now.Load())
 	n, err := cc.c.Write(p)
 	cc.writeSince.Store(0)
+	w.sent += int64(n)
 	return n, err
 }
 
