@@ -4,7 +4,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 BIN     := bin/edgectl
 
-.PHONY: all build cross test test-race e2e bench lint fuzz demo demo-local man clean
+.PHONY: all build cross test test-race e2e conformance bench lint fuzz demo demo-local man clean
 
 all: build
 
@@ -18,6 +18,10 @@ test: ## unit and integration tests (root-only namespace tests skip elsewhere wi
 	$(GO) test -count=1 ./...
 	$(GO) test -count=1 -race ./proxy/ ./agent/ ./remote/ ./sweep/ ./provision/
 
+conformance: ## edgectl vs nginx vs HAProxy on hostile requests and responses (prints the table; also part of make test)
+	$(GO) test -count=1 -v -run TestConformance ./conformance/
+	$(GO) test -count=1 -v -run 'TestH2Spec|TestSlowClients|TestH2StalledStreamsBounded' ./agent/
+
 e2e: ## full-fleet tests: deploy over SSH to systemd VPS in namespaces (root; also part of make test)
 	$(GO) test -count=1 -v -timeout 20m ./e2e/ ./internal/testbed/
 
@@ -30,6 +34,8 @@ bench: build ## agent vs nginx on loopback (installs nginx and wrk if missing), 
 fuzz: ## run each fuzzer for FUZZTIME (default 30s)
 	$(GO) test -run XXX -fuzz FuzzParseRequest -fuzztime $${FUZZTIME:-30s} ./proxy/
 	$(GO) test -run XXX -fuzz FuzzCopyChunked -fuzztime $${FUZZTIME:-30s} ./proxy/
+	$(GO) test -run XXX -fuzz FuzzParseResponse -fuzztime $${FUZZTIME:-30s} ./proxy/
+	$(GO) test -run XXX -fuzz FuzzRequestVsNetHTTP -fuzztime $${FUZZTIME:-30s} ./proxy/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./agentconfig/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./endpoints/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./fleet/

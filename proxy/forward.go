@@ -27,16 +27,9 @@ const (
 func (cc *clientConn) serveRequest(start time.Time) (keep bool) {
 	h, r := cc.h, &cc.req
 	target := r.target
-	path := target
-	if i := indexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	if len(path) == 0 || (path[0] != '/' && !(len(path) == 1 && path[0] == '*')) {
-		cc.writeError(400, "request target must be a path", true)
-		return false
-	}
-	if r.minor >= 1 && r.host == nil {
-		cc.writeError(400, "missing Host header", true)
+	path, msg := r.requestPath()
+	if msg != "" {
+		cc.writeError(400, msg, true)
 		return false
 	}
 	host := hostOnly(r.host)
@@ -85,6 +78,24 @@ func (cc *clientConn) serveRequest(start time.Time) (keep bool) {
 	rt.stats.observe(status, time.Since(start))
 	h.Log.write(&e, &cc.logBuf)
 	return keep
+}
+
+// requestPath checks what parseRequest leaves to the server: the target
+// is a path (origin-form, or "*"), and HTTP/1.1 has a Host. It returns the
+// path without the query, or what is wrong. Absolute-form and
+// authority-form targets are refused: the agent is not a forward proxy.
+func (h *head) requestPath() (path []byte, problem string) {
+	path = h.target
+	if i := indexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if len(path) == 0 || (path[0] != '/' && !(len(path) == 1 && path[0] == '*')) {
+		return nil, "request target must be a path"
+	}
+	if h.minor >= 1 && h.host == nil {
+		return nil, "missing Host header"
+	}
+	return path, ""
 }
 
 // reqHeader returns the first value of a request header; name is matched

@@ -176,5 +176,11 @@ func FuzzCopyChunked(f *testing.F) {
 		if err1 != nil || err2 != nil || got != want {
 			t.Fatalf("relay changed the body: %q -> %q (%v, %v)", raw, relayed, err1, err2)
 		}
+		// And it is canonical: relaying it again changes nothing (no
+		// extensions, no trailers, lower-case sizes, CRLF).
+		again, err := run(relayed, true)
+		if err != nil || again != relayed {
+			t.Fatalf("relayed body not canonical: %q -> %q (%v)", relayed, again, err)
+		}
 	})
 }
