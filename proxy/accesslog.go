@@ -20,10 +20,10 @@ type AccessLog struct {
 	buf     []byte
 	spare   []byte
 	dropped int64 // lines dropped since the last flush
-	w      io.Writer
-	kick   chan struct{}
-	done   chan struct{}
-	closed bool
+	w       io.Writer
+	kick    chan struct{}
+	done    chan struct{}
+	closed  bool
 
 	timeCache atomic.Pointer[timePrefix]
 }
