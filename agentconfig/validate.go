@@ -133,7 +133,7 @@ func validateUpstream(p string, u *Upstream) []Issue {
 		add(p+".ca_file", "ca_file needs scheme: https")
 	}
 	if _, ok := balance.Lookup(u.Policy); !ok {
-		add(p+".policy", "policy must be one of %s, not %q", strings.Join(balance.Names(), ", "), u.Policy)
+		add(p+".policy", "policy must be %s, not %q", balance.Phrase(), u.Policy)
 	}
 	if u.Servers == nil {
 		is = append(is, Issue{Path: p, Key: true, Msg: "upstream has no servers"})

@@ -4,7 +4,7 @@
 // builds its policies from it, so the two can never disagree.
 package balance
 
-import "sort"
+import "strings"
 
 // Pool is what a policy sees of an upstream's servers, by index in
 // configuration order.
@@ -61,12 +61,20 @@ func Lookup(name string) (Info, bool) {
 	return Info{}, false
 }
 
-// Names lists the policy names, sorted.
+// Names lists the policy names in table order, the default first.
 func Names() []string {
 	out := make([]string, len(table))
 	for i, in := range table {
 		out[i] = in.Name
 	}
-	sort.Strings(out)
 	return out
+}
+
+// Phrase lists the names for a message: "a, b, c or d".
+func Phrase() string {
+	n := Names()
+	if len(n) == 1 {
+		return n[0]
+	}
+	return strings.Join(n[:len(n)-1], ", ") + " or " + n[len(n)-1]
 }

@@ -17,8 +17,11 @@ func (p *pool) Inflight(i int) int64  { return p.inflight[i] }
 func (p *pool) LatencyNS(i int) int64 { return p.latency[i] }
 
 func TestTable(t *testing.T) {
-	if got, want := Names(), []string{"fastest", "first", "least_conn", "round_robin"}; !slices.Equal(got, want) {
+	if got, want := Names(), []string{"round_robin", "first", "least_conn", "fastest"}; !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
+	}
+	if got := Phrase(); got != "round_robin, first, least_conn or fastest" {
+		t.Errorf("Phrase() = %q", got)
 	}
 	if _, ok := Lookup(Default); !ok {
 		t.Errorf("the default policy %q is not in the table", Default)
