@@ -97,7 +97,9 @@ func (cc *clientConn) checkTimeouts(now int64, l *Limits) {
 	}
 	cc.stateMu.Lock()
 	defer cc.stateMu.Unlock()
-	if cc.interrupt != intrNone {
+	// An interrupted connection closes after the request it has; its body
+	// (a head that won the race against its deadline) is still bounded.
+	if cc.interrupt == intrBody || (cc.interrupt != intrNone && cc.phase != phaseBody) {
 		return
 	}
 	var deadline int64

@@ -193,3 +193,43 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// TestCheckTimeoutsTable drives the sweeper's decision directly: which
+// phase, how long, interrupted already or not.
+func TestCheckTimeoutsTable(t *testing.T) {
+	l := &Limits{HeaderTimeout: 10 * time.Second, BodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second, IdleTimeout: 75 * time.Second}
+	const s = int64(time.Second)
+	for _, tt := range []struct {
+		name       string
+		phase, was int
+		first      bool
+		since      int64 // phase start, seconds before now
+		lastRead   int64 // seconds before now; -1: none
+		want       int
+	}{
+		{"first head within header_timeout", phaseIdle, intrNone, true, 9, -1, intrNone},
+		{"first head past header_timeout", phaseIdle, intrNone, true, 11, -1, intrHeader},
+		{"keepalive idle within idle_timeout", phaseIdle, intrNone, false, 70, -1, intrNone},
+		{"keepalive idle past idle_timeout", phaseIdle, intrNone, false, 76, -1, intrIdle},
+		{"body reading recently", phaseBody, intrNone, false, 300, 30, intrNone},
+		{"body silent past body_timeout", phaseBody, intrNone, false, 300, 61, intrBody},
+		{"busy: no client timeout", phaseBusy, intrNone, false, 3000, 3000, intrNone},
+		{"a head that beat its deadline still has a bounded body", phaseBody, intrHeader, false, 300, 61, intrBody},
+		{"drained and idle: left to the drain", phaseIdle, intrDrain, false, 300, -1, intrDrain},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := net.Pipe()
+			defer a.Close()
+			defer b.Close()
+			now := time.Now().UnixNano()
+			cc := &clientConn{c: a, phase: tt.phase, interrupt: tt.was, first: tt.first, phaseSince: now - tt.since*s}
+			if tt.lastRead >= 0 {
+				cc.lastRead.Store(now - tt.lastRead*s)
+			}
+			cc.checkTimeouts(now, l)
+			if cc.interrupt != tt.want {
+				t.Errorf("interrupt = %d, want %d", cc.interrupt, tt.want)
+			}
+		})
+	}
+}
