@@ -10,7 +10,8 @@
 #           and the agent's RSS
 # Tunables: BENCH_SECONDS (per round, default 8), BENCH_ROUNDS (default 3),
 # BENCH_CONNS (default 64), BENCH_BACKEND (nginx|go, default nginx),
-# BENCH_SLOW (slow connections in the attack scenario, default 2000).
+# BENCH_SLOW (slow connections in the attack scenario, default 2000),
+# BENCH_ONLY (run only the scenarios named: "dual v4only attack").
 # EDGECTL_BENCH_BASELINE=/path/to/an/older/edgectl runs that binary too, in
 # the same rounds, and prints its column and its agent/nginx ratio beside
 # the new one's: a before/after comparison on one machine in one run. E.g.
@@ -24,6 +25,7 @@ ROUNDS=${BENCH_ROUNDS:-3}
 CONNS=${BENCH_CONNS:-64}
 BACKEND=${BENCH_BACKEND:-nginx}
 SLOW=${BENCH_SLOW:-2000}
+ONLY=${BENCH_ONLY:-dual v4only attack}
 BASE=${EDGECTL_BENCH_BASELINE:-}
 if [ -n "$BASE" ] && [ ! -x "$BASE" ]; then
   echo "bench: EDGECTL_BENCH_BASELINE=$BASE is not an executable" >&2; exit 2
@@ -177,6 +179,7 @@ agent_round() {
   stop_agent
 }
 for scen in dual v4only; do
+  case " $ONLY " in *" $scen "*) ;; *) continue ;; esac
   if [ "$scen" = dual ]; then start_backend "[::]"; else start_backend 127.0.0.1; fi
   : >"$W/a.txt"; : >"$W/b.txt"; : >"$W/n.txt"; : >"$W/rss.txt"; : >"$W/brss.txt"
   for r in $(seq "$ROUNDS"); do
@@ -229,10 +232,14 @@ attack() { # $1 = binary, $2 = label
   stop_backend
   printf "%-8s %12.0f %12.0f %8.2f %8s   %s\n" "$2" "$calm" "$slow" "$(echo "$slow / $calm" | bc -l)" "$rss" "$(cat "$W/slow.txt")"
 }
-printf "\n%-8s %12s %12s %8s %8s\n" "attack" "calm req/s" "slow req/s" "kept" "RSS MB"
-attack "$W/edgectl" agent
-if [ -n "$BASE" ]; then attack "$BASE" baseline; fi
-dual_rps=$(awk '$1=="dual" {print $2}' "$W/summary.txt")
-v4_rps=$(awk '$1=="v4only" {print $2}' "$W/summary.txt")
-printf "\nv4only/dual (agent): %.2fx\n" "$(echo "$v4_rps / $dual_rps" | bc -l)"
+case " $ONLY " in *" attack "*)
+  printf "\n%-8s %12s %12s %8s %8s\n" "attack" "calm req/s" "slow req/s" "kept" "RSS MB"
+  attack "$W/edgectl" agent
+  if [ -n "$BASE" ]; then attack "$BASE" baseline; fi
+esac
+if [ -s "$W/summary.txt" ] && grep -q '^dual' "$W/summary.txt" && grep -q '^v4only' "$W/summary.txt"; then
+  dual_rps=$(awk '$1=="dual" {print $2}' "$W/summary.txt")
+  v4_rps=$(awk '$1=="v4only" {print $2}' "$W/summary.txt")
+  printf "\nv4only/dual (agent): %.2fx\n" "$(echo "$v4_rps / $dual_rps" | bc -l)"
+fi
 if [ -n "${BENCH_KEEP:-}" ]; then cp "$W/wrk.log" "$BENCH_KEEP"; fi
