@@ -69,9 +69,9 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 	p.requests.Add(1)
 
 	if resp.status == 101 {
-		if !r.upgradeRequested() {
+		if !r.upgradeRequested() || !upgradeOffered(r.upgrade, resp.upgrade) {
 			uc.close()
-			return attemptFatal, 502, false, errors.New("upstream switched protocols without an upgrade request")
+			return attemptFatal, 502, false, errors.New("upstream switched to a protocol the client did not ask for")
 		}
 		_ = uc.SetReadDeadline(time.Time{})
 		cc.runTunnel(uc)
@@ -82,6 +82,18 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 	uc.readTO = u.readTO
 	keep, err = cc.relayResponse(u, p, uc)
 	return attemptDone, resp.status, keep, err
+}
+
+// upgradeOffered reports whether the protocol a 101 switched to is one the
+// request's Upgrade listed.
+func upgradeOffered(asked, got []byte) bool {
+	found := false
+	forEachToken(asked, func(tok []byte) {
+		if len(got) > 0 && asciiEqualFold(tok, string(got)) {
+			found = true
+		}
+	})
+	return found
 }
 
 // streamBody copies a request body too large to buffer (or chunked) from

@@ -41,11 +41,11 @@ func validValueBytes(v []byte) bool {
 }
 
 // validTarget reports whether t may be a request target: no control byte,
-// no space, no DEL (RFC 9112 3.2). Bytes from 0x80 are let through as nginx
-// does; the server decides what it makes of them.
+// no space, no DEL, no fragment "#" (RFC 9112 3.2). Bytes from 0x80 are
+// let through as nginx does; the server decides what it makes of them.
 func validTarget(t []byte) bool {
 	for _, c := range t {
-		if c <= 0x20 || c == 0x7F {
+		if c <= 0x20 || c == 0x7F || c == '#' {
 			return false
 		}
 	}

@@ -44,7 +44,7 @@ func TestFieldClasses(t *testing.T) {
 		}
 	}
 	for target, ok := range map[string]bool{"/": true, "/a?b=c": true, "/caf\xc3\xa9": true, "*": true,
-		"": false, "/a b": false, "/a\tb": false, "/a\x00": false, "/a\x7f": false, "/a\rb": false} {
+		"": false, "/a b": false, "/a\tb": false, "/a\x00": false, "/a\x7f": false, "/a\rb": false, "/a#b": false} {
 		if got := validTarget([]byte(target)); got != ok {
 			t.Errorf("validTarget(%q) = %v, want %v", target, got, ok)
 		}

@@ -99,6 +99,7 @@ func FuzzRequestVsNetHTTP(f *testing.F) {
 		"GET / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\n: empty\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a:x\r\n\r\n",
 	} {
 		f.Add(s)
 	}
@@ -124,6 +125,21 @@ func hostRefusedByNetHTTPServer(raw string) bool {
 		return false
 	}
 	return !httpguts.ValidHostHeader(req.Host)
+}
+
+// hostPortNotNumber reports whether raw's Host has a port with a
+// non-digit.
+func hostPortNotNumber(raw string) bool {
+	req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	if err != nil {
+		return false
+	}
+	h := req.Host
+	if i := strings.LastIndexByte(h, ']'); i >= 0 {
+		h = h[i+1:]
+	}
+	i := strings.LastIndexByte(h, ':')
+	return i >= 0 && strings.Trim(h[i+1:], "0123456789") != ""
 }
 
 // agentAccepts reports whether the agent would serve raw's head: read,
@@ -164,6 +180,10 @@ func deliberateDifference(raw string, agentAccepts bool) string {
 		return "blank lines before the request line: the agent skips them (RFC 9112 2.2), net/http refuses"
 	case !agentAccepts && !strings.Contains(lower, "\nhost:"):
 		return "HTTP/1.1 without Host: the agent refuses (RFC 9112 3.2); net/http's reader leaves it to its server"
+	case !agentAccepts && strings.Contains(target, "#"):
+		return "a fragment in the target: the agent refuses it (RFC 9112 3.2 has none there), net/http parses it off"
+	case !agentAccepts && hostPortNotNumber(raw):
+		return "a Host port that is not a number: the agent refuses it (400, as nginx does); net/http's reader does not look"
 	case !agentAccepts && hostRefusedByNetHTTPServer(raw):
 		return "an invalid Host: the agent refuses it (400, RFC 9112 3.2) as net/http's server does (httpguts.ValidHostHeader); its reader does not look"
 	case !agentAccepts && target != "" && !strings.HasPrefix(target, "/") && target != "*":

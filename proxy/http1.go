@@ -390,11 +390,23 @@ var hostChars = func() (t [256]bool) {
 }()
 
 // validHostValue rejects Host values a server must answer with 400
-// (RFC 9112 3.2): spaces, "/", "@" and other bytes outside uri-host.
+// (RFC 9112 3.2): spaces, "/", "@" and other bytes outside uri-host, and a
+// port that is not a number.
 func validHostValue(v []byte) bool {
 	for _, c := range v {
 		if !hostChars[c] {
 			return false
+		}
+	}
+	port := v
+	if i := bytes.LastIndexByte(port, ']'); i >= 0 {
+		port = port[i+1:] // after an IPv6 literal
+	}
+	if i := bytes.LastIndexByte(port, ':'); i >= 0 {
+		for _, c := range port[i+1:] {
+			if c < '0' || c > '9' {
+				return false
+			}
 		}
 	}
 	return true

@@ -89,6 +89,8 @@ func TestRequestFraming(t *testing.T) {
 			status: 200, requests: 1, notSee: []string{"/second"}},
 		{name: "absolute-form target", raw: "GET http://evil.test/ HTTP/1.1\r\nHost: a\r\n\r\n", status: 400, requests: 0},
 		{name: "Host with a path", raw: "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n", status: 400, requests: 0},
+		{name: "Host with a port that is not a number", raw: "GET / HTTP/1.1\r\nHost: a:x\r\n\r\n", status: 400, requests: 0},
+		{name: "fragment in the target", raw: "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", status: 400, requests: 0},
 		{name: "two Hosts", raw: "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", status: 400, requests: 0},
 		{name: "missing Host in HTTP/1.1", raw: "GET / HTTP/1.1\r\n\r\n", status: 400, requests: 0},
 		{name: "space before the colon", raw: "GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nhello", status: 400, requests: 0},

@@ -160,3 +160,23 @@ func TestDelayedBytesAfterNoBodyResponse(t *testing.T) {
 		t.Fatalf("second client got %q, want its own response", second)
 	}
 }
+
+// TestUpgradeMustMatch: a 101 to another protocol than the client asked
+// for is not tunnelled.
+func TestUpgradeMustMatch(t *testing.T) {
+	for _, tt := range []struct {
+		name, proto string
+		status      int
+	}{{"asked protocol", "websocket", 101}, {"another protocol", "h2c", 502}} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := startRawBackend(t, func(int, string) string {
+				return "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + tt.proto + "\r\n\r\n"
+			})
+			p := startProxy(t, pool([]string{b.addr}, "tries: 1"))
+			got := rawExchange(t, p.addr, "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 300*time.Millisecond)
+			if st := statusOf(got); st != tt.status {
+				t.Errorf("status %d, want %d:\n%q", st, tt.status, got)
+			}
+		})
+	}
+}
