@@ -127,6 +127,34 @@ func hostRefusedByNetHTTPServer(raw string) bool {
 	return !httpguts.ValidHostHeader(req.Host)
 }
 
+// headOf is raw up to its first empty line (CRLF or bare LF line ends),
+// leading empty lines skipped as the agent skips them.
+func headOf(raw string) string {
+	lines := strings.SplitAfter(raw, "\n")
+	var b strings.Builder
+	for _, l := range lines {
+		blank := strings.TrimRight(l, "\r\n") == "" && strings.HasSuffix(l, "\n")
+		if blank && b.Len() > 0 {
+			break
+		}
+		if !blank {
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// badFieldName reports whether a field line of head has a name that is
+// not a token.
+func badFieldName(head string) bool {
+	for _, line := range strings.Split(head, "\n")[1:] {
+		if name, _, ok := strings.Cut(strings.TrimSuffix(line, "\r"), ":"); ok && !isToken([]byte(name)) {
+			return true
+		}
+	}
+	return false
+}
+
 // hostPortNotNumber reports whether raw's Host has a port with a
 // non-digit.
 func hostPortNotNumber(raw string) bool {
@@ -161,7 +189,7 @@ func agentAccepts(raw string) bool {
 // agent is the stricter edge (or follows RFC 9112 where net/http is
 // lenient or stricter for its own reasons).
 func deliberateDifference(raw string, agentAccepts bool) string {
-	head, _, _ := strings.Cut(raw, "\r\n\r\n")
+	head := headOf(raw)
 	lower := strings.ToLower(head)
 	line, _, _ := strings.Cut(strings.TrimLeft(raw, "\r\n"), "\n")
 	line = strings.TrimSuffix(line, "\r")
@@ -180,6 +208,8 @@ func deliberateDifference(raw string, agentAccepts bool) string {
 		return "blank lines before the request line: the agent skips them (RFC 9112 2.2), net/http refuses"
 	case !agentAccepts && !strings.Contains(lower, "\nhost:"):
 		return "HTTP/1.1 without Host: the agent refuses (RFC 9112 3.2); net/http's reader leaves it to its server"
+	case !agentAccepts && badFieldName(head):
+		return "a field name that is not a token (whitespace before the colon, spaces or separators inside): the agent refuses it (400, RFC 9110 5.1, RFC 9112 5.1), net/http keeps or trims it"
 	case !agentAccepts && strings.Contains(target, "#"):
 		return "a fragment in the target: the agent refuses it (RFC 9112 3.2 has none there), net/http parses it off"
 	case !agentAccepts && hostPortNotNumber(raw):
