@@ -4,7 +4,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 GO      ?= go
 BIN     := bin/edgectl
 
-.PHONY: all setup build cross test test-race e2e bench lint fuzz demo demo-local man clean
+.PHONY: all setup build cross test test-race e2e conformance bench lint fuzz demo demo-local man clean
 
 all: build
 
@@ -24,10 +24,14 @@ test: setup ## unit and integration tests (root-only namespace tests, and tests 
 	  $(GO) test -count=1 -race ./proxy/ ./agent/ ./remote/ ./sweep/ ./provision/; \
 	else echo "test: the race detector needs cgo and a C compiler (apt-get install gcc): skipped"; fi
 
+conformance: ## edgectl vs nginx vs HAProxy on hostile requests and responses (prints the table; also part of make test)
+	$(GO) test -count=1 -v -run TestConformance ./conformance/
+	$(GO) test -count=1 -v -run 'TestH2Spec|TestSlowClients|TestH2StalledStreamsBounded' ./agent/
+
 e2e: ## full-fleet tests: deploy over SSH to systemd VPS in namespaces (root; also part of make test)
 	$(GO) test -count=1 -v -timeout 20m ./e2e/ ./internal/testbed/
 
-bench: setup build ## agent vs nginx on loopback, plus Go micro-benchmarks
+bench: setup build ## agent vs nginx on loopback, under a slow-client attack too, plus Go micro-benchmarks; EDGECTL_BENCH_BASELINE=old-binary adds a before/after column
 	$(GO) test -run XXX -bench . -benchmem ./proxy/
 	bash scripts/bench.sh
 	EDGECTL_SWEEP_SCALE=1 $(GO) test -count=1 -run TestSweepScale -v ./sweep/ | grep -E 'MEASURED|addresses \(|^(ok|FAIL|---)'
@@ -36,6 +40,8 @@ bench: setup build ## agent vs nginx on loopback, plus Go micro-benchmarks
 fuzz: ## run each fuzzer for FUZZTIME (default 30s)
 	$(GO) test -run XXX -fuzz FuzzParseRequest -fuzztime $${FUZZTIME:-30s} ./proxy/
 	$(GO) test -run XXX -fuzz FuzzCopyChunked -fuzztime $${FUZZTIME:-30s} ./proxy/
+	$(GO) test -run XXX -fuzz FuzzParseResponse -fuzztime $${FUZZTIME:-30s} ./proxy/
+	$(GO) test -run XXX -fuzz FuzzRequestVsNetHTTP -fuzztime $${FUZZTIME:-30s} ./proxy/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./agentconfig/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./endpoints/
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $${FUZZTIME:-30s} ./fleet/

@@ -39,6 +39,7 @@ type Agent struct {
 	upgraded  chan struct{} // closed once a successor is ready
 	upgradeMu sync.Mutex
 	h2s       h2Servers
+	conns     *connLimiter // limits.max_conns and max_conns_per_ip over every listener
 	reloadMu  sync.Mutex
 	adminLn   net.Listener
 	metricsLn net.Listener
@@ -115,6 +116,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		}
 	}
 	table.Start()
+	a.conns = newConnLimiter(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP)
 	a.handler = proxy.NewHandler(table)
 	a.handler.Local = a.local
 	defer func() {
@@ -163,10 +165,15 @@ func (a *Agent) openCertStore(cfg *agentconfig.Config) error {
 
 // addListener opens lc and starts accepting on it.
 func (a *Agent) addListener(ctx context.Context, lc agentconfig.Listener) error {
-	ln, err := a.listen(ctx, lc.Addr)
+	raw, err := a.listen(ctx, lc.Addr)
 	if err != nil {
 		return err
 	}
+	kind := kindHTTP
+	if lc.TLS {
+		kind = kindTLS
+	}
+	ln := a.conns.wrap(raw, kind)
 	l := &listener{addr: lc.Addr, ln: ln, tls: lc.TLS}
 	a.mu.Lock()
 	a.listeners[lc.Addr] = l

@@ -185,6 +185,7 @@ func (a *Agent) reload(ctx context.Context) error {
 	}
 	table.Start()
 	a.handler.SetTable(table)
+	a.conns.set(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP)
 	prevCfg := a.cfg.Swap(cfg)
 	keep := map[string]bool{}
 	for _, lc := range cfg.Listen {

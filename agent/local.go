@@ -5,17 +5,21 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/edgectl/edgectl/proxy"
 )
 
-// healthBody is the agent's health answer.
+// healthBody is the agent's health answer. Every client gets the status;
+// the version and the upstreams (names and live counts) only go to clients
+// on the host itself (loopback: deploy's health gate, sweep), never to the
+// internet. The admin socket's /status has all of it.
 type healthBody struct {
 	Status   string                    `json:"status"` // healthy | degraded | draining
-	Service  string                    `json:"service"`
-	Version  string                    `json:"version"`
-	Upstream map[string]upstreamHealth `json:"upstreams"`
+	Service  string                    `json:"service,omitempty"`
+	Version  string                    `json:"version,omitempty"`
+	Upstream map[string]upstreamHealth `json:"upstreams,omitempty"`
 }
 
 type upstreamHealth struct {
@@ -34,7 +38,7 @@ func (a *Agent) local(r *proxy.LocalRequest) *proxy.LocalResponse {
 	}
 	cfg := a.cfg.Load()
 	if string(r.Path) == cfg.HealthPath {
-		return a.health()
+		return a.health(onHost(r.Remote))
 	}
 	if ep := a.endpoints.Load(); ep != nil {
 		if resp := ep.serve(r); resp != nil {
@@ -59,7 +63,7 @@ func (a *Agent) local(r *proxy.LocalRequest) *proxy.LocalResponse {
 			}
 			return &proxy.LocalResponse{
 				Status: 308,
-				Header: []string{"Location", "https://" + host + string(r.Target), "Content-Type", "text/plain"},
+				Header: []string{"Location", "https://" + host + escapeTarget(r.Target), "Content-Type", "text/plain"},
 				Body:   []byte("use https\n"),
 			}
 		}
@@ -88,6 +92,33 @@ func validRedirectHost(host []byte) bool {
 	return true
 }
 
+// escapeTarget makes a request target safe to put in a Location field:
+// every byte outside what a URI path and query may hold (RFC 3986
+// unreserved, sub-delims, ":", "@", "/", "?", and "%" when it starts an
+// escape) is percent-encoded, so no byte the client chose (a quote, a
+// backslash, a byte from 0x80, a stray "%") reaches the header as is.
+func escapeTarget(t []byte) string {
+	const hex = "0123456789ABCDEF"
+	out := make([]byte, 0, len(t)+8)
+	for i, c := range t {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			out = append(out, c)
+		case c == '%' && i+2 < len(t) && isHex(t[i+1]) && isHex(t[i+2]):
+			out = append(out, c)
+		case c != '%' && strings.IndexByte("-._~!$&'()*+,;=:@/?", c) >= 0:
+			out = append(out, c)
+		default:
+			out = append(out, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(out)
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
 func containsColon(b []byte) bool {
 	for _, c := range b {
 		if c == ':' {
@@ -112,12 +143,24 @@ func (a *Agent) tlsPort() (string, bool) {
 	return "", false
 }
 
+// onHost reports whether a client address is the host's own loopback.
+func onHost(remote string) bool {
+	ip, err := netip.ParseAddr(remote)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
 // health is 200 while serving ("degraded" when an upstream has no live
-// server, so gates can tell) and 503 from the moment a drain starts.
-func (a *Agent) health() *proxy.LocalResponse {
-	b := healthBody{Status: "healthy", Service: "edgectl-agent", Version: a.Version, Upstream: map[string]upstreamHealth{}}
+// server, so gates can tell) and 503 from the moment a drain starts. With
+// details (a client on the host) it names the version and the upstreams.
+func (a *Agent) health(details bool) *proxy.LocalResponse {
+	b := healthBody{Status: "healthy"}
+	if details {
+		b.Service, b.Version, b.Upstream = "edgectl-agent", a.Version, map[string]upstreamHealth{}
+	}
 	for _, us := range a.handler.Table().Status(time.Now()) {
-		b.Upstream[us.Name] = upstreamHealth{Live: us.Live, Total: us.Total}
+		if details {
+			b.Upstream[us.Name] = upstreamHealth{Live: us.Live, Total: us.Total}
+		}
 		if us.Live == 0 {
 			b.Status = "degraded"
 		}

@@ -50,10 +50,11 @@ func (a *Agent) syncStreams(ctx context.Context, cfg *agentconfig.Config, t *pro
 		if a.streams[addr] != nil {
 			continue
 		}
-		ln, err := a.listen(ctx, addr)
+		raw, err := a.listen(ctx, addr)
 		if err != nil {
 			return err
 		}
+		ln := a.conns.wrap(raw, kindStream)
 		sl := &streamListener{cfg: s, ln: ln, sp: proxy.NewStreamProxy(t.Upstreams[s.Upstream], a.Log)}
 		a.streams[addr] = sl
 		a.Log.Info("stream listening", "addr", ln.Addr().String(), "upstream", s.Upstream)

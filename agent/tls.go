@@ -5,10 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"sync"
-	"time"
 )
-
-const handshakeTimeout = 10 * time.Second
 
 var (
 	tlsConfigOnce sync.Once
@@ -22,7 +19,9 @@ var (
 func (a *Agent) serveTLS(c net.Conn) {
 	tlsConfigOnce.Do(func() { tlsConfigVal = a.certs.TLSConfig() })
 	tc := tls.Server(c, tlsConfigVal)
-	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
+	// A handshake gets header_timeout, as nginx gives it
+	// client_header_timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Load().Limits.HeaderTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {

@@ -2,8 +2,9 @@ package agentconfig
 
 import "time"
 
-// Defaults of agent.yaml (docs/agent.md). Upstream defaults follow the nginx upstream that
-// install.sh used to write, with keepalive on.
+// Defaults of agent.yaml (docs/agent.md). Upstream defaults follow the nginx
+// upstream that install.sh used to write, with keepalive on; limits follow
+// nginx's and HAProxy's (see the Limits field docs for which).
 const (
 	DefaultAdmin            = "/run/edgectl/agent.sock"
 	DefaultHealthPath       = "/health"
@@ -20,6 +21,13 @@ const (
 	DefaultKeepaliveTimeout = 60 * time.Second
 	DefaultConnectTimeout   = 3 * time.Second
 	DefaultResponseTimeout  = 60 * time.Second
+	DefaultReadTimeout      = 60 * time.Second
+	DefaultHeaderTimeout    = 10 * time.Second
+	DefaultBodyTimeout      = 60 * time.Second
+	DefaultSendTimeout      = 60 * time.Second
+	DefaultIdleTimeout      = 75 * time.Second
+	DefaultMaxConns         = 10000
+	DefaultH2MaxStreams     = 100
 	DefaultHealthInterval   = 2 * time.Second
 	DefaultHealthTimeout    = 2 * time.Second
 	DefaultRise             = 2
@@ -76,6 +84,7 @@ func (c *Config) applyDefaults(present func(path string) bool) {
 		defDur(&u.KeepaliveTimeout, DefaultKeepaliveTimeout)
 		defDur(&u.ConnectTimeout, DefaultConnectTimeout)
 		defDur(&u.ResponseTimeout, DefaultResponseTimeout)
+		defDur(&u.ReadTimeout, DefaultReadTimeout)
 		for i := range u.Servers {
 			if u.Servers[i].Weight == 0 {
 				u.Servers[i].Weight = 1
@@ -95,6 +104,17 @@ func (c *Config) applyDefaults(present func(path string) bool) {
 	}
 	for i := range c.Routes {
 		def(&c.Routes[i].Path, "/")
+	}
+	l := &c.Limits
+	defDur(&l.HeaderTimeout, DefaultHeaderTimeout)
+	defDur(&l.BodyTimeout, DefaultBodyTimeout)
+	defDur(&l.SendTimeout, DefaultSendTimeout)
+	defDur(&l.IdleTimeout, DefaultIdleTimeout)
+	if l.MaxConns == 0 {
+		l.MaxConns = DefaultMaxConns
+	}
+	if l.H2MaxStreams == 0 {
+		l.H2MaxStreams = DefaultH2MaxStreams
 	}
 }
 

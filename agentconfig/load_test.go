@@ -2,6 +2,7 @@ package agentconfig
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -121,6 +122,12 @@ func TestProblemPositions(t *testing.T) {
 		{"unknown scheme", "https_options_with_http", 12, 13, "ftp", `scheme must be http or https, not "ftp"`},
 		{"endpoints protocol", "endpoints", 2, 13, "ftp", `endpoints.protocol must be http or https, not "ftp"`},
 		{"endpoints default_port", "endpoints", 4, 17, "70000", "default_port 70000 is not a port"},
+		{"negative header_timeout", "limits", 2, 19, "-1s", "header_timeout must be positive"},
+		{"trusted proxy with host bits", "limits", 10, 5, "198.18.0.7/24", "did you mean 198.18.0.0/24?"},
+		{"relative admin socket", "paths", 1, 8, "run/agent.sock", "must be an absolute path"},
+		{"option-like access_log", "paths", 2, 13, "-oProxyCommand=x", "would be read as an option"},
+		{"65th server", "too_many_servers", 68, 9, "addr:", "at most 64 servers"},
+		{"[::] and 0.0.0.0 on one port", "port_conflict", 3, 11, `"0.0.0.0:80"`, "cannot open next to [::]:80"},
 		{"tab indentation", "syntax_tab", 3, 1, "\tservers:", "a tab; indent with spaces"},
 		// The end of the file, where the scanner gave up; the message
 		// names the line and column of the opening quote.
@@ -351,5 +358,30 @@ func TestAnchorsAndMergeKeys(t *testing.T) {
 	}
 	if n := len(c.Upstreams["api"].Servers); n != 2 {
 		t.Errorf("api has %d servers, want 2", n)
+	}
+}
+
+// TestDefaultLimits pins every limits: default and read_timeout, the values
+// docs/agent.md promises.
+func TestDefaultLimits(t *testing.T) {
+	c := mustLoad(t, "minimal.yaml")
+	want := Limits{HeaderTimeout: 10 * time.Second, BodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
+		IdleTimeout: 75 * time.Second, MaxConns: 10000, MaxConnsPerIP: 0, MaxBody: 0, H2MaxStreams: 100}
+	if c.Limits != want {
+		t.Errorf("limits = %+v, want %+v", c.Limits, want)
+	}
+	if rt := c.Upstreams["backend_api"].ReadTimeout; rt != 60*time.Second {
+		t.Errorf("read_timeout = %v, want 60s", rt)
+	}
+	if len(c.TrustedProxies) != 0 || c.Trusted() != nil {
+		t.Errorf("trusted_proxies = %v, want none by default", c.TrustedProxies)
+	}
+	c, err := Parse("agent.yaml", []byte("trusted_proxies: [198.18.0.0/15, \"fd00::1\", 127.0.0.1, \"::ffff:198.18.0.9/128\", \"::ffff:198.18.1.0/120\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(c.Trusted())
+	if got != "[198.18.0.0/15 fd00::1/128 127.0.0.1/32 198.18.0.9/32 198.18.1.0/24]" {
+		t.Errorf("Trusted() = %s", got)
 	}
 }

@@ -7,7 +7,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/edgectl/edgectl/proxy/balance"
 )
+
+// MaxServers is the most servers one upstream may list: the data plane
+// tracks the servers a request tried in a 64-bit mask.
+const MaxServers = 64
 
 // Issue is a semantic problem at a dotted path in the document, such as
 // "upstreams.api.servers[0].addr".
@@ -56,6 +62,9 @@ func (c *Config) Validate() []Issue {
 	if c.Endpoints.Protocol != "http" && c.Endpoints.Protocol != "https" {
 		add("endpoints.protocol", false, "endpoints.protocol must be http or https, not %q", c.Endpoints.Protocol)
 	}
+	is = append(is, c.validatePaths()...)
+	is = append(is, c.validateLimits()...)
+	is = append(is, c.validateTrusted()...)
 	if c.Endpoints.DefaultPort < 0 || c.Endpoints.DefaultPort > 65535 {
 		add("endpoints.default_port", false, "default_port %d is not a port (0-65535)", c.Endpoints.DefaultPort)
 	}
@@ -95,6 +104,7 @@ func (c *Config) Validate() []Issue {
 			add(p+".upstream", false, "upstream %q is not defined under upstreams:%s", s.Upstream, known(names))
 		}
 	}
+	is = append(is, c.validatePorts()...)
 	return is
 }
 
@@ -122,10 +132,8 @@ func validateUpstream(p string, u *Upstream) []Issue {
 	if u.Scheme == "http" && u.CAFile != "" {
 		add(p+".ca_file", "ca_file needs scheme: https")
 	}
-	switch u.Policy {
-	case "round_robin", "first", "least_conn", "fastest":
-	default:
-		add(p+".policy", "policy must be round_robin, first, least_conn or fastest, not %q", u.Policy)
+	if _, ok := balance.Lookup(u.Policy); !ok {
+		add(p+".policy", "policy must be %s, not %q", balance.Phrase(), u.Policy)
 	}
 	if u.Servers == nil {
 		is = append(is, Issue{Path: p, Key: true, Msg: "upstream has no servers"})
@@ -149,6 +157,10 @@ func validateUpstream(p string, u *Upstream) []Issue {
 			primaries++
 		}
 	}
+	if len(u.Servers) > MaxServers {
+		add(fmt.Sprintf("%s.servers[%d]", p, MaxServers), "an upstream holds at most %d servers; this is server %d of %d: split them into several upstreams",
+			MaxServers, MaxServers+1, len(u.Servers))
+	}
 	if len(u.Servers) > 0 && primaries == 0 {
 		add(p+".servers", "every server is a backup; mark at least one as primary (backup: false)")
 	}
@@ -165,7 +177,8 @@ func validateUpstream(p string, u *Upstream) []Issue {
 		name string
 		v    int64
 	}{{"fail_timeout", int64(u.FailTimeout)}, {"keepalive_timeout", int64(u.KeepaliveTimeout)},
-		{"connect_timeout", int64(u.ConnectTimeout)}, {"response_timeout", int64(u.ResponseTimeout)}} {
+		{"connect_timeout", int64(u.ConnectTimeout)}, {"response_timeout", int64(u.ResponseTimeout)},
+		{"read_timeout", int64(u.ReadTimeout)}} {
 		if d.v < 0 {
 			add(p+"."+d.name, "%s must not be negative", d.name)
 		}

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/go-acme/lego/v4/lego"
 	"github.com/go-acme/lego/v4/registration"
@@ -77,7 +78,14 @@ func (s *State) loadAccount(directory, email string) (*account, error) {
 		return nil, err
 	}
 	if err := json.Unmarshal(rb, a); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "account.json"), err)
+		// Corrupt: moved aside; the key stays, so the CA finds the same
+		// account again when it registers.
+		path := filepath.Join(dir, "account.json")
+		aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("%s: %w (and it cannot be moved aside: %v)", path, err, rerr)
+		}
+		return &account{Directory: directory, Email: email, key: a.key}, nil
 	}
 	a.Directory, a.Email = directory, email
 	return a, nil

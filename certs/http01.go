@@ -50,6 +50,9 @@ var (
 // every address of domain serves it. On failure it removes the token again
 // itself: lego calls CleanUp only after a successful Present.
 func (p *fleetHTTP01) Present(domain, token, keyAuth string) (err error) {
+	if err := checkToken64(token); err != nil {
+		return fmt.Errorf("HTTP-01 challenge for %s: %w", domain, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout+30*time.Second)
 	defer cancel()
 	defer func() {
@@ -71,6 +74,9 @@ func (p *fleetHTTP01) Present(domain, token, keyAuth string) (err error) {
 
 // CleanUp removes the token file from every host.
 func (p *fleetHTTP01) CleanUp(domain, token, _ string) error {
+	if err := checkToken64(token); err != nil {
+		return fmt.Errorf("HTTP-01 challenge for %s: %w", domain, err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := removeToken(ctx, p.conns, p.dir, token); err != nil {
@@ -83,6 +89,22 @@ func (p *fleetHTTP01) CleanUp(domain, token, _ string) error {
 // to poll (interval).
 func (p *fleetHTTP01) Timeout() (timeout, interval time.Duration) {
 	return 2 * time.Minute, 500 * time.Millisecond
+}
+
+// checkToken64 refuses a token from the CA that is not base64url (RFC 8555
+// 8.3: [A-Za-z0-9_-]): a name with "/", ".." or any other byte never
+// becomes a path on a host.
+func checkToken64(token string) error {
+	if len(token) == 0 || len(token) > 256 {
+		return fmt.Errorf("the CA sent a token of %d characters; refusing it (base64url expected)", len(token))
+	}
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("the CA sent token %q with %q, outside base64url; refusing to write it on any host", token, string(c))
+		}
+	}
+	return nil
 }
 
 // placeToken writes content to dir/token (0644) on every host, creating dir

@@ -45,3 +45,20 @@ func TestHTTP01PresentFailureCleansUp(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP01RefusesTokensThatAreNotBase64url: a token from the CA is
+// checked before any path is built from it, so nothing is written.
+func TestHTTP01RefusesTokensThatAreNotBase64url(t *testing.T) {
+	p := &fleetHTTP01{dir: "/var/lib/edgectl/acme", logf: func(string, ...any) {}}
+	for _, tok := range []string{"../../etc/cron.d/x", "a/b", "tok.en", "tok en", "", "tok\x00", strings.Repeat("a", 300)} {
+		if err := p.Present("api.example.com", tok, "x"); err == nil || !strings.Contains(err.Error(), "token") {
+			t.Errorf("Present(%q) = %v, want a refusal", tok, err)
+		}
+		if err := p.CleanUp("api.example.com", tok, "x"); err == nil {
+			t.Errorf("CleanUp(%q) accepted it", tok)
+		}
+	}
+	if err := checkToken64("LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"); err != nil {
+		t.Errorf("a real token refused: %v", err)
+	}
+}

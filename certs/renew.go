@@ -78,6 +78,9 @@ func Renew(ctx context.Context, c Config, force bool) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cur.Recovered != "" {
+		c.Log.Warn(cur.Recovered)
+	}
 	c.Domains = cur.Meta.Domains
 	if cur.Meta.Directory != "" {
 		c.Directory = cur.Meta.Directory

@@ -91,6 +91,9 @@ type StoredCert struct {
 	Chain []byte // PEM, leaf first
 	Key   []byte // PEM private key
 	Leaf  *x509.Certificate
+	// Recovered, when set, says meta.json was corrupt: it was moved aside
+	// and rebuilt from the certificate (a warning for the operator).
+	Recovered string
 }
 
 // CertName is the directory name used for a certificate whose first name is
@@ -134,9 +137,7 @@ func (s *State) LoadCert(name string) (*StoredCert, error) {
 		return nil, err
 	}
 	c := &StoredCert{}
-	if err := json.Unmarshal(mb, &c.Meta); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, metaFile), err)
-	}
+	metaErr := json.Unmarshal(mb, &c.Meta)
 	if c.Chain, err = os.ReadFile(filepath.Join(dir, ChainFile)); err != nil {
 		return nil, err
 	}
@@ -145,6 +146,21 @@ func (s *State) LoadCert(name string) (*StoredCert, error) {
 	}
 	if c.Leaf, err = parseLeaf(c.Chain); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ChainFile), err)
+	}
+	if metaErr != nil {
+		// A corrupt meta.json would fail every renew run: move it aside
+		// and rebuild it from the certificate it describes.
+		path := filepath.Join(dir, metaFile)
+		aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+		if err := os.Rename(path, aside); err != nil {
+			return nil, fmt.Errorf("%s: %w (and it cannot be moved aside: %v)", path, metaErr, err)
+		}
+		c.Meta = CertMeta{Name: name, Domains: c.Leaf.DNSNames, Serial: c.Leaf.SerialNumber.Text(16),
+			Issuer: c.Leaf.Issuer.CommonName, NotBefore: c.Leaf.NotBefore, NotAfter: c.Leaf.NotAfter}
+		if mb, err := json.MarshalIndent(c.Meta, "", "  "); err == nil {
+			_ = remote.WriteFileAtomic(path, append(mb, '\n'), 0o600)
+		}
+		c.Recovered = fmt.Sprintf("%s was not valid JSON (%v); moved it to %s and rebuilt it from %s", path, metaErr, aside, ChainFile)
 	}
 	return c, nil
 }

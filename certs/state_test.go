@@ -2,12 +2,19 @@ package certs
 
 import (
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io/fs"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStatePermissionsAndAccountReuse(t *testing.T) {
@@ -94,5 +101,58 @@ func TestCertName(t *testing.T) {
 		if got := CertName(in); got != want {
 			t.Errorf("CertName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestCorruptStateFilesMovedAside: a meta.json or account.json that is
+// not JSON is kept as <file>.corrupt-<time>; the certificate's metadata is
+// rebuilt from its chain and the account keeps its key, so a cron run
+// does not fail on it again and again.
+func TestCorruptStateFilesMovedAside(t *testing.T) {
+	s, err := OpenState(filepath.Join(t.TempDir(), "acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(77), Subject: pkix.Name{CommonName: "api.example.com"},
+		DNSNames: []string{"api.example.com", "www.example.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if err := s.SaveCert(CertMeta{Name: "api.example.com", Domains: []string{"api.example.com"}}, chain, []byte("key")); err != nil {
+		t.Fatal(err)
+	}
+	meta := filepath.Join(s.certDir("api.example.com"), metaFile)
+	if err := os.WriteFile(meta, []byte("{\"name\": tru"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.LoadCert("api.example.com")
+	if err != nil {
+		t.Fatalf("LoadCert of a corrupt meta.json: %v", err)
+	}
+	if !strings.Contains(c.Recovered, "moved it to "+meta+".corrupt-") || c.Meta.Serial != "4d" || len(c.Meta.Domains) != 2 {
+		t.Errorf("recovered %q, meta %+v", c.Recovered, c.Meta)
+	}
+	if again, err := s.LoadCert("api.example.com"); err != nil || again.Recovered != "" {
+		t.Errorf("the rebuilt meta.json does not load cleanly: %v %q", err, again.Recovered)
+	}
+
+	a, err := s.loadAccount("https://ca.example/dir", "ops@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.saveAccount(a); err != nil {
+		t.Fatal(err)
+	}
+	acct := filepath.Join(s.accountDir("https://ca.example/dir", "ops@example.com"), "account.json")
+	_ = os.WriteFile(acct, []byte("garbage"), 0o600)
+	b, err := s.loadAccount("https://ca.example/dir", "ops@example.com")
+	if err != nil || !b.key.(*ecdsa.PrivateKey).Equal(a.key) {
+		t.Fatalf("account with a corrupt account.json: %v", err)
+	}
+	if aside, _ := filepath.Glob(acct + ".corrupt-*"); len(aside) != 1 {
+		t.Errorf("account.json not kept aside: %v", aside)
 	}
 }

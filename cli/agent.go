@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	_ "net/http/pprof" // served only when EDGECTL_PPROF is set
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -40,7 +42,8 @@ admin: of --config (default /etc/edgectl/agent.yaml), or --admin SOCK.`,
 		Example: `  # run with the default config
   edgectl agent
 
-  # validate a config and exit (exit 2 with file:line:col on problems)
+  # validate a config and exit (exit 2 with file:line:col on problems,
+  # and on paths the installed systemd unit would not let the agent write)
   edgectl agent --config ./agent.yaml --check
 
   # talk to the running agent through its admin socket
@@ -70,11 +73,36 @@ func agentRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *agentOpti
 		return configError("agent config", err)
 	}
 	if opts.CheckOnly {
+		res := agent.Check(cfg, agent.UnitFile)
 		if g.Output == "json" {
-			return writeJSON(f.IO.Out, map[string]any{"config": opts.ConfigPath, "ok": true})
+			if len(res.Problems) > 0 {
+				return usageError(errors.New("agent config would fail on this host:\n" + opts.ConfigPath + ": " +
+					strings.Join(res.Problems, "\n"+opts.ConfigPath+": ")))
+			}
+			warnings := res.Warnings
+			if warnings == nil {
+				warnings = []string{}
+			}
+			return writeJSON(f.IO.Out, map[string]any{"config": opts.ConfigPath, "ok": true, "warnings": warnings})
 		}
-		_, err := fmt.Fprintln(f.IO.Out, opts.ConfigPath+": ok")
+		var out strings.Builder
+		for _, w := range res.Warnings {
+			out.WriteString(opts.ConfigPath + ": warning: " + w + "\n")
+		}
+		if len(res.Problems) > 0 {
+			_, _ = f.IO.Out.Write([]byte(out.String()))
+			return usageError(errors.New("agent config would fail on this host:\n" + opts.ConfigPath + ": " +
+				strings.Join(res.Problems, "\n"+opts.ConfigPath+": ")))
+		}
+		out.WriteString(opts.ConfigPath + ": ok\n")
+		_, err := f.IO.Out.Write([]byte(out.String()))
 		return err
+	}
+	pprofAddr := os.Getenv("EDGECTL_PPROF")
+	if pprofAddr != "" {
+		if err := agent.CheckPprofAddr(pprofAddr); err != nil {
+			return usageError(err)
+		}
 	}
 	log := agentLogger(f.IO, g, opts.LogFormat)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -87,9 +115,9 @@ func agentRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *agentOpti
 		// A second SIGINT or SIGTERM gets the default action: exit now.
 		stop()
 	}()
-	if addr := os.Getenv("EDGECTL_PPROF"); addr != "" {
+	if pprofAddr != "" {
 		// Profiling for performance work: loopback only, never by default.
-		go func() { log.Warn("pprof", "error", http.ListenAndServe(addr, nil)) }()
+		go func() { log.Warn("pprof", "error", http.ListenAndServe(pprofAddr, nil)) }()
 	}
 	a := agent.New(cfg, opts.ConfigPath, f.Version, log, f.IO.ErrOut)
 	if err := a.Run(ctx); err != nil {

@@ -228,6 +228,9 @@ func sweepRun(ctx context.Context, opts *sweepOptions) error {
 		if st, err = sweep.LoadState(statePath); err != nil {
 			return &ExitError{Code: ExitProblem, Err: err}
 		}
+		if st.Recovered != "" {
+			fmt.Fprintf(opts.IO.ErrOut, "edgectl: warning: %s\n", st.Recovered)
+		}
 	}
 	so := sweep.Options{
 		Resolver: opts.Resolver, Deep: opts.Deep, Concurrency: opts.Concurrency,

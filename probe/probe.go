@@ -191,12 +191,14 @@ func Do(ctx context.Context, req Request) Result {
 		res.Kind, res.Err = Classify(ctx, err), err
 		return res
 	}
-	br := bufio.NewReader(rw)
+	// A probe reads at most a head of maxHeadBytes and maxBodyBytes of
+	// body, whatever the server sends.
+	br := bufio.NewReader(&capReader{r: rw, left: maxHeadBytes + maxBodyBytes})
 	resp, err := http.ReadResponse(br, nil)
 	res.Latency = time.Since(start)
 	if err != nil {
 		res.Kind = Classify(ctx, err)
-		if res.Kind == KindOther {
+		if res.Kind == KindOther || errors.Is(err, errTooLarge) {
 			res.Kind = KindProtocol
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -207,9 +209,35 @@ func Do(ctx context.Context, req Request) Result {
 		return res
 	}
 	res.Status, res.Header = resp.StatusCode, resp.Header
-	res.Body, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
+	res.Body, _ = io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
 	resp.Body.Close()
 	return res
+}
+
+// Bounds of what a probe reads from a server.
+const (
+	maxHeadBytes = 64 << 10
+	maxBodyBytes = 4 << 10
+)
+
+var errTooLarge = fmt.Errorf("response head larger than %d KiB", maxHeadBytes>>10)
+
+// capReader fails once more than left bytes were read.
+type capReader struct {
+	r    io.Reader
+	left int
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errTooLarge
+	}
+	if len(p) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= n
+	return n, err
 }
 
 func describe(cs tls.ConnectionState, name string, roots *x509.CertPool) *TLSInfo {

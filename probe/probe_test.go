@@ -2,10 +2,12 @@ package probe
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -101,5 +103,47 @@ func TestBadAddress(t *testing.T) {
 	r := Do(context.Background(), Request{Addr: "localhost:80"})
 	if r.Kind != KindBadAddr {
 		t.Fatalf("hostname must be refused, got %+v", r)
+	}
+}
+
+// TestReadsAreCapped: a server that sends an endless head or a huge body
+// costs the probe a bounded read, and an endless head is a protocol error.
+func TestReadsAreCapped(t *testing.T) {
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	defer ln.Close()
+	endlessHead := make(chan bool, 2)
+	endlessHead <- true
+	endlessHead <- false
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(head bool) {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf)
+				if head {
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+				} else {
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\n\r\n")
+				}
+				line := []byte("X-Junk: " + strings.Repeat("a", 1000) + "\r\n")
+				for i := 0; i < 100000; i++ { // 100 MB if nobody stops reading
+					if _, err := c.Write(line); err != nil {
+						return
+					}
+				}
+			}(<-endlessHead)
+		}
+	}()
+	r := Do(context.Background(), Request{Addr: ln.Addr().String(), Scheme: "http", Timeout: 5 * time.Second})
+	if r.Kind != KindProtocol || !strings.Contains(r.Err.Error(), "larger than 64 KiB") {
+		t.Errorf("endless head: kind %q err %v", r.Kind, r.Err)
+	}
+	r = Do(context.Background(), Request{Addr: ln.Addr().String(), Scheme: "http", Timeout: 5 * time.Second})
+	if r.Status != 200 || len(r.Body) != 4096 {
+		t.Errorf("endless body: status %d, %d body bytes kept; want 200 and 4096", r.Status, len(r.Body))
 	}
 }

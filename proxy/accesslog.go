@@ -11,15 +11,19 @@ import (
 
 // AccessLog writes one JSON object per request. Lines are appended to a
 // buffer and written out by a background goroutine every 100 ms or when the
-// buffer passes 64 KiB, so logging never blocks a request on a write.
+// buffer passes 64 KiB, so logging never blocks a request on a write. A
+// writer that falls behind (a full disk, a stalled pipe) cannot make the
+// buffer grow past maxLogBuffer: lines beyond it are dropped and counted,
+// and the count is logged once the writer catches up.
 type AccessLog struct {
-	mu     sync.Mutex
-	buf    []byte
-	spare  []byte
-	w      io.Writer
-	kick   chan struct{}
-	done   chan struct{}
-	closed bool
+	mu      sync.Mutex
+	buf     []byte
+	spare   []byte
+	dropped int64 // lines dropped since the last flush
+	w       io.Writer
+	kick    chan struct{}
+	done    chan struct{}
+	closed  bool
 
 	timeCache atomic.Pointer[timePrefix]
 }
@@ -86,6 +90,11 @@ func (l *AccessLog) write(e *entry, scratch *[]byte) {
 	b = append(b, "}\n"...)
 	*scratch = b
 	l.mu.Lock()
+	if len(l.buf)+len(b) > maxLogBuffer {
+		l.dropped++
+		l.mu.Unlock()
+		return
+	}
 	l.buf = append(l.buf, b...)
 	big := len(l.buf) > 64<<10
 	l.mu.Unlock()
@@ -127,10 +136,21 @@ func (l *AccessLog) run() {
 	}
 }
 
+// maxLogBuffer bounds the access log lines waiting for the writer.
+const maxLogBuffer = 4 << 20
+
 func (l *AccessLog) flush() {
 	l.mu.Lock()
 	b := l.buf
 	l.buf = l.spare[:0]
+	if l.dropped > 0 {
+		b = append(b, `{"time":"`...)
+		b = l.appendTime(b, time.Now())
+		b = append(b, `","warning":"access log writer too slow","dropped_lines":`...)
+		b = strconv.AppendInt(b, l.dropped, 10)
+		b = append(b, "}\n"...)
+		l.dropped = 0
+	}
 	l.mu.Unlock()
 	if len(b) > 0 {
 		_, _ = l.w.Write(b)

@@ -47,3 +47,28 @@ func TestAccessLogLine(t *testing.T) {
 		t.Fatalf("log line %+v\n%s", line, first)
 	}
 }
+
+// blockedWriter never returns until released.
+type blockedWriter struct{ release chan struct{} }
+
+func (w blockedWriter) Write(p []byte) (int, error) { <-w.release; return len(p), nil }
+
+// TestAccessLogBounded: a writer that blocks does not make the buffer grow
+// without bound; dropped lines are counted and reported.
+func TestAccessLogBounded(t *testing.T) {
+	w := blockedWriter{release: make(chan struct{})}
+	l := NewAccessLog(w)
+	var scratch []byte
+	e := entry{start: time.Now(), remote: "198.18.0.1", method: []byte("GET"), host: []byte("a"), target: []byte("/" + strings.Repeat("x", 200)), status: 200}
+	for i := 0; i < 100000; i++ { // ~30 MB of lines
+		l.write(&e, &scratch)
+	}
+	l.mu.Lock()
+	size, dropped := len(l.buf)+len(l.spare), l.dropped
+	l.mu.Unlock()
+	if size > 2*maxLogBuffer || dropped == 0 {
+		t.Errorf("buffered %d bytes, dropped %d lines; want at most %d and some dropped", size, dropped, 2*maxLogBuffer)
+	}
+	close(w.release)
+	l.Close()
+}

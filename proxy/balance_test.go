@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -85,21 +84,4 @@ func TestPolicies(t *testing.T) {
 		}
 		t.Logf("slow %d, fast %d", slow.hits.Load(), fast.hits.Load())
 	})
-}
-
-func TestParsePolicy(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want Policy
-		ok   bool
-	}{
-		{"", RoundRobin, true}, {"round_robin", RoundRobin, true}, {"first", First, true},
-		{"least_conn", LeastConn, true}, {"fastest", Fastest, true}, {"random", 0, false},
-	} {
-		got, err := ParsePolicy(tc.in)
-		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
-			t.Errorf("ParsePolicy(%q) = %v, %v", tc.in, got, err)
-		}
-	}
-	_ = fmt.Sprint()
 }

@@ -20,6 +20,29 @@ type upConn struct {
 	peer      *Peer
 	idleSince time.Time
 	reused    bool
+	verify    bool // look for unexpected bytes before reusing it
+
+	// While set, each read (write) system call first sets a deadline
+	// this far ahead: read_timeout between two reads of a response body
+	// and two writes of a streamed request body.
+	readTO, writeTO time.Duration
+}
+
+// upIO is the connection as its bufio reader and writer see it.
+type upIO struct{ uc *upConn }
+
+func (x upIO) Read(p []byte) (int, error) {
+	if d := x.uc.readTO; d > 0 {
+		_ = x.uc.Conn.SetReadDeadline(time.Now().Add(d))
+	}
+	return x.uc.Conn.Read(p)
+}
+
+func (x upIO) Write(p []byte) (int, error) {
+	if d := x.uc.writeTO; d > 0 {
+		_ = x.uc.Conn.SetWriteDeadline(time.Now().Add(d))
+	}
+	return x.uc.Conn.Write(p)
 }
 
 var (
@@ -28,11 +51,12 @@ var (
 )
 
 func newUpConn(c net.Conn, p *Peer) *upConn {
-	br := upReaderPool.Get().(*bufio.Reader)
-	br.Reset(c)
-	bw := upWriterPool.Get().(*bufio.Writer)
-	bw.Reset(c)
-	return &upConn{Conn: c, br: br, bw: bw, peer: p}
+	uc := &upConn{Conn: c, peer: p}
+	uc.br = upReaderPool.Get().(*bufio.Reader)
+	uc.br.Reset(upIO{uc})
+	uc.bw = upWriterPool.Get().(*bufio.Writer)
+	uc.bw.Reset(upIO{uc})
+	return uc
 }
 
 // close closes the socket and recycles the buffers.
@@ -195,7 +219,7 @@ func (u *Upstream) acquire(ctx context.Context, p *Peer, now time.Time, fresh, p
 			if c == nil {
 				break
 			}
-			if (probe || now.Sub(c.idleSince) > staleCheckAfter) && peerClosed(c) {
+			if (probe || c.verify || now.Sub(c.idleSince) > staleCheckAfter) && peerClosed(c) {
 				c.close()
 				continue
 			}

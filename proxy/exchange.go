@@ -3,39 +3,29 @@ package proxy
 import (
 	"errors"
 	"io"
+	"strconv"
 	"time"
 )
+
+// maxInterim bounds the 1xx responses skipped before a final one.
+const maxInterim = 32
+
+var errTooManyInterim = errors.New("upstream sent too many 1xx responses")
 
 // exchange sends the request on uc and relays the response to the client.
 func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time) (res attemptResult, status int, keep bool, err error) {
 	r := &cc.req
 	stream := r.chunked || r.contentLength > maxBufferedBody
+	// One deadline bounds sending the request and the wait for the head.
+	_ = uc.SetDeadline(time.Now().Add(u.responseTO))
 	cc.out = cc.appendRequestHead(cc.out[:0], p)
 	_, _ = uc.bw.Write(cc.out)
 	if !stream && len(cc.body) > 0 {
 		_, _ = uc.bw.Write(cc.body)
 	}
 	if stream {
-		if r.expect100 {
-			_, _ = cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
-			if err := cc.bw.Flush(); err != nil {
-				uc.close()
-				return attemptFatal, 499, false, errClientBody
-			}
-		}
-		_ = cc.c.SetReadDeadline(time.Time{})
-		var cerr error
-		if r.chunked {
-			cerr = copyChunked(uc.bw, cc.br, true)
-		} else {
-			cerr = copyN(uc.bw, cc.br, r.contentLength)
-		}
-		if cerr != nil {
-			uc.close()
-			if isSrcError(cerr) {
-				return attemptFatal, 499, false, errClientBody
-			}
-			return attemptFatal, failStatus(cerr), false, cerr
+		if st, err := cc.streamBody(u, uc); err != nil {
+			return attemptFatal, st, false, err
 		}
 	}
 	if err := uc.bw.Flush(); err != nil {
@@ -45,22 +35,28 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 		}
 		return attemptRetry, failStatus(err), false, err
 	}
+	if stream {
+		// The body may have taken long: the response wait starts now.
+		_ = uc.SetReadDeadline(time.Now().Add(u.responseTO))
+	}
 
 	// Response head, skipping interim 1xx responses (we answered any
 	// Expect: 100-continue ourselves).
-	_ = uc.SetReadDeadline(time.Now().Add(u.responseTO))
 	resp := &cc.resp
-	for {
+	for interims := 0; ; interims++ {
 		err = resp.readHead(uc.br)
 		if err == nil {
 			err = resp.parseResponse()
+		}
+		if err == nil && interims > maxInterim {
+			err = errTooManyInterim
 		}
 		if err != nil {
 			uc.close()
 			if err == io.EOF {
 				err = errUpstreamEOF
 			}
-			if uc.reused && len(resp.buf) == 0 && isConnClosed(err) {
+			if uc.reused && len(resp.buf) == 0 && interims == 0 && isConnClosed(err) {
 				return attemptRetry, 502, false, &staleError{err}
 			}
 			return attemptRetry, failStatus(err), false, err
@@ -69,103 +65,84 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 			break
 		}
 	}
-	// The deadline bounds the wait for the head only: clear it before a
-	// body that is not already buffered is streamed. A small response
-	// that arrived whole keeps it (one timer update saved per request);
-	// the next request on this connection sets a new one anyway.
-	if resp.status == 101 || resp.chunked || resp.contentLength < 0 || int64(uc.br.Buffered()) < resp.contentLength {
-		_ = uc.SetReadDeadline(time.Time{})
-	}
 	p.observe(time.Since(start))
 	p.requests.Add(1)
 
 	if resp.status == 101 {
-		if !r.connUpgrade || r.upgrade == nil {
+		if !r.upgradeRequested() || !upgradeOffered(r.upgrade, resp.upgrade) {
 			uc.close()
-			return attemptFatal, 502, false, errors.New("upstream switched protocols without an upgrade request")
+			return attemptFatal, 502, false, errors.New("upstream switched to a protocol the client did not ask for")
 		}
+		_ = uc.SetReadDeadline(time.Time{})
 		cc.runTunnel(uc)
 		return attemptDone, 101, false, nil
 	}
+	// Body reads from now on refresh a read_timeout deadline each; a
+	// response that arrived whole costs nothing more.
+	uc.readTO = u.readTO
 	keep, err = cc.relayResponse(u, p, uc)
 	return attemptDone, resp.status, keep, err
 }
 
-// appendRequestHead renders the request head for the upstream: hop-by-hop
-// fields removed, X-Forwarded-* and X-Real-IP set.
-func (cc *clientConn) appendRequestHead(b []byte, p *Peer) []byte {
+// upgradeOffered reports whether the protocol a 101 switched to is one the
+// request's Upgrade listed.
+func upgradeOffered(asked, got []byte) bool {
+	found := false
+	forEachToken(asked, func(tok []byte) {
+		if len(got) > 0 && asciiEqualFold(tok, string(got)) {
+			found = true
+		}
+	})
+	return found
+}
+
+// streamBody copies a request body too large to buffer (or chunked) from
+// the client to the upstream. On failure the upstream connection is closed
+// and the status says who failed: 408 (body_timeout), 413 (max_body), 400
+// (malformed chunked framing), 499 (the client went away), or a gateway
+// status for an upstream that stopped reading.
+func (cc *clientConn) streamBody(u *Upstream, uc *upConn) (int, error) {
 	r := &cc.req
-	b = append(b, r.method...)
-	b = append(b, ' ')
-	b = append(b, r.target...)
-	b = append(b, " HTTP/1.1\r\n"...)
-	var xff [][]byte
-	for _, f := range r.headers {
-		if r.hopByHop(f.key) {
-			continue
+	if r.expect100 {
+		_, _ = cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+		if err := cc.bw.Flush(); err != nil {
+			uc.close()
+			return 499, errClientBody
 		}
-		switch len(f.key) {
-		case 9:
-			if asciiEqualFold(f.key, "x-real-ip") {
-				continue
-			}
-		case 15:
-			if asciiEqualFold(f.key, "x-forwarded-for") {
-				xff = append(xff, f.value)
-				continue
-			}
-		case 16:
-			if asciiEqualFold(f.key, "x-forwarded-host") {
-				continue
-			}
-		case 17:
-			if asciiEqualFold(f.key, "x-forwarded-proto") {
-				continue
-			}
-		}
-		b = append(b, f.key...)
-		b = append(b, ": "...)
-		b = append(b, f.value...)
-		b = append(b, "\r\n"...)
 	}
-	if r.host == nil {
-		b = append(b, "Host: "...)
-		b = append(b, p.Addr...)
-		b = append(b, "\r\n"...)
-	} else {
-		b = append(b, "X-Forwarded-Host: "...)
-		b = append(b, r.host...)
-		b = append(b, "\r\n"...)
-	}
-	b = append(b, "X-Forwarded-For: "...)
-	for _, v := range xff {
-		b = append(b, v...)
-		b = append(b, ", "...)
-	}
-	b = append(b, cc.remote...)
-	b = append(b, "\r\nX-Real-IP: "...)
-	b = append(b, cc.remote...)
-	if cc.tls {
-		b = append(b, "\r\nX-Forwarded-Proto: https\r\n"...)
-	} else {
-		b = append(b, "\r\nX-Forwarded-Proto: http\r\n"...)
-	}
+	_ = cc.c.SetReadDeadline(time.Time{})
+	uc.writeTO = u.readTO // a server that stops reading is cut off too
+	cc.enterBody()
+	var err error
 	if r.chunked {
-		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		err = copyChunked(uc.bw, cc.br, true, cc.lim.MaxBody)
+	} else {
+		err = copyN(uc.bw, cc.br, r.contentLength)
 	}
-	if r.connUpgrade && r.upgrade != nil {
-		b = append(b, "Connection: Upgrade\r\nUpgrade: "...)
-		b = append(b, r.upgrade...)
-		b = append(b, "\r\n"...)
+	why := cc.leave()
+	uc.writeTO = 0
+	if err == nil {
+		return 0, nil
 	}
-	return append(b, "\r\n"...)
+	uc.close()
+	switch {
+	case !isSrcError(err):
+		return failStatus(err), err
+	case why == intrBody:
+		return 408, errClientBody
+	case errors.Is(err, errBodyTooLarge):
+		return 413, errClientBody
+	case errors.Is(err, errBadFraming):
+		return 400, errClientBody
+	}
+	return 499, errClientBody
 }
 
 // body framing of a response towards the client
 const (
 	frameNone    = iota // no body
 	frameLength         // Content-Length, copied as is
-	frameChunked        // chunked, passed through
+	frameChunked        // chunked, re-framed
 	frameDechunk        // chunked from upstream, raw bytes to an HTTP/1.0 client
 	frameRechunk        // close-delimited from upstream, chunked to the client
 	frameEOF            // close-delimited to the client too
@@ -173,13 +150,15 @@ const (
 
 // relayResponse writes the response head and streams the body to the
 // client, then returns the upstream connection to the pool when it can be
-// reused.
+// reused: only when the response was consumed exactly, with no byte left
+// beyond its framing.
 func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool, err error) {
 	r, resp := &cc.req, &cc.resp
 	keep = cc.clientKeepAlive()
 	frame := frameLength
+	noBody := asciiEqualFold(r.method, "head") || resp.status == 204 || resp.status == 304 || resp.status < 200
 	switch {
-	case asciiEqualFold(r.method, "head") || resp.status == 204 || resp.status == 304 || resp.status < 200:
+	case noBody:
 		frame = frameNone
 	case resp.chunked && r.minor >= 1:
 		frame = frameChunked
@@ -194,8 +173,14 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 	}
 	b := appendStatusLine(cc.out[:0], resp.status, resp.reason)
 	b = resp.appendEndToEnd(b)
-	if frame == frameChunked || frame == frameRechunk {
+	switch {
+	case frame == frameChunked || frame == frameRechunk:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	case frame == frameLength || (frame == frameNone && resp.status >= 200 && resp.status != 204 && resp.contentLength >= 0):
+		// A HEAD or 304 answer keeps the length it describes.
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, resp.contentLength, 10)
+		b = append(b, "\r\n"...)
 	}
 	if !keep {
 		b = append(b, "Connection: close\r\n"...)
@@ -204,32 +189,44 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 	}
 	b = append(b, "\r\n"...)
 	cc.out = b
+	sent := cc.wr.sent
 	if _, err := cc.bw.Write(b); err != nil {
 		uc.close()
 		return false, err
 	}
-	reusable := !resp.connClose
+	badTrailers := false
 	switch frame {
 	case frameLength:
 		if resp.contentLength > 0 {
 			err = copyN(cc.bw, uc.br, resp.contentLength)
 		}
-	case frameChunked:
-		err = copyChunked(cc.bw, uc.br, true)
-	case frameDechunk:
-		err = copyChunked(cc.bw, uc.br, false)
+	case frameChunked, frameDechunk:
+		err = copyChunkedTrailers(cc.bw, uc.br, frame == frameChunked, 0, true)
+		if err == errBadTrailers {
+			err, badTrailers = nil, true
+		}
 	case frameRechunk, frameEOF:
 		err = copyToEOF(cc.bw, uc.br, frame == frameRechunk)
-		reusable = false
 	}
 	if err != nil {
 		uc.close()
 		if isSrcError(err) {
 			p.passiveFail(time.Now(), err)
+			if cc.wr.sent == sent {
+				// Not a byte of this response left yet: the client gets
+				// a clean 502 instead of a cut connection.
+				cc.bw.Reset(&cc.wr)
+				cc.writeError(502, "upstream sent a malformed body", true)
+				return false, err
+			}
 		}
 		return false, err
 	}
-	if reusable && u.keepalive > 0 && !u.closed.Load() {
+	if !badTrailers && reusableAfter(resp, frame, uc) && u.keepalive > 0 && !u.closed.Load() {
+		uc.readTO = 0
+		// A response without a body that came with bytes after its head
+		// may have more on the way: look before the next reuse.
+		uc.verify = frame == frameNone
 		p.idle.put(uc, u.keepalive, time.Now())
 	} else {
 		uc.close()
@@ -238,4 +235,23 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 		return false, err
 	}
 	return keep, nil
+}
+
+// reusableAfter reports whether an upstream connection may carry another
+// request once resp was relayed with frame: the server did not ask to
+// close, the framing was unambiguous (not Content-Length and chunked
+// together, not chunked in HTTP/1.0), the body was delimited by its
+// framing (not by the close), and nothing is buffered beyond it: a byte
+// there belongs to no request, and the next client would read it as its
+// response.
+func reusableAfter(resp *head, frame int, uc *upConn) bool {
+	switch {
+	case resp.connClose, resp.bothCLTE, resp.teOnOld:
+		return false
+	case frame == frameRechunk || frame == frameEOF:
+		return false
+	case uc.br.Buffered() > 0:
+		return false
+	}
+	return true
 }

@@ -27,20 +27,24 @@ const (
 func (cc *clientConn) serveRequest(start time.Time) (keep bool) {
 	h, r := cc.h, &cc.req
 	target := r.target
-	path := target
-	if i := indexByte(path, '?'); i >= 0 {
-		path = path[:i]
-	}
-	if len(path) == 0 || (path[0] != '/' && !(len(path) == 1 && path[0] == '*')) {
-		cc.writeError(400, "request target must be a path", true)
-		return false
-	}
-	if r.minor >= 1 && r.host == nil {
-		cc.writeError(400, "missing Host header", true)
+	path, msg := r.requestPath()
+	if msg != "" {
+		cc.writeError(400, msg, true)
 		return false
 	}
 	host := hostOnly(r.host)
 	e := entry{start: start, remote: cc.remote, method: r.method, host: r.host, target: target}
+	t := h.table.Load()
+	cc.lim = &t.limits
+	if max := cc.lim.MaxBody; max > 0 && r.contentLength > max {
+		// Refused before a byte of it is read (nginx's
+		// client_max_body_size); the connection closes with the body
+		// unread.
+		cc.writeError(413, "request body larger than the agent accepts (limits.max_body)", true)
+		e.status, e.route = 413, "limit"
+		h.Log.write(&e, &cc.logBuf)
+		return false
+	}
 
 	if h.Local != nil {
 		// The request view is reused per connection: no allocation here.
@@ -59,7 +63,6 @@ func (cc *clientConn) serveRequest(start time.Time) (keep bool) {
 			return keep
 		}
 	}
-	t := h.table.Load()
 	rt := t.match(host, path)
 	if rt == nil {
 		keep = cc.clientKeepAlive() && cc.discardBody()
@@ -75,6 +78,24 @@ func (cc *clientConn) serveRequest(start time.Time) (keep bool) {
 	rt.stats.observe(status, time.Since(start))
 	h.Log.write(&e, &cc.logBuf)
 	return keep
+}
+
+// requestPath checks what parseRequest leaves to the server: the target
+// is a path (origin-form, or "*"), and HTTP/1.1 has a Host. It returns the
+// path without the query, or what is wrong. Absolute-form and
+// authority-form targets are refused: the agent is not a forward proxy.
+func (h *head) requestPath() (path []byte, problem string) {
+	path = h.target
+	if i := indexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	if len(path) == 0 || (path[0] != '/' && !(len(path) == 1 && path[0] == '*')) {
+		return nil, "request target must be a path"
+	}
+	if h.minor >= 1 && h.host == nil {
+		return nil, "missing Host header"
+	}
+	return path, ""
 }
 
 // reqHeader returns the first value of a request header; name is matched
@@ -112,8 +133,14 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 			cc.body = make([]byte, r.contentLength)
 		}
 		cc.body = cc.body[:r.contentLength]
-		if _, err := io.ReadFull(cc.br, cc.body); err != nil {
+		cc.enterBody()
+		_, err := io.ReadFull(cc.br, cc.body)
+		if why := cc.leave(); err != nil {
 			e.err = "reading request body: " + err.Error()
+			if why == intrBody {
+				cc.writeError(408, "request body not received in time (limits.body_timeout)", true)
+				return false, 408
+			}
 			return false, 499
 		}
 	}
@@ -123,7 +150,7 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 	var tried uint64
 	lastStatus := 503
 	for e.attempts < u.tries {
-		i := u.pick(now, tried)
+		i := u.pick(now, tried, &cc.cand)
 		if i < 0 {
 			break
 		}

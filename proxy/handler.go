@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,9 +41,6 @@ type Handler struct {
 	Local LocalFunc
 	// Log receives one line per request; nil disables the access log.
 	Log *AccessLog
-	// IdleTimeout closes client connections idle this long between
-	// requests (nginx's keepalive_timeout); it also bounds reading a head.
-	IdleTimeout time.Duration
 
 	ctr      *counters
 	conns    atomic.Int64
@@ -60,39 +58,40 @@ type Handler struct {
 // NewHandler returns a Handler serving t.
 func NewHandler(t *Table) *Handler {
 	h := &Handler{
-		IdleTimeout: 75 * time.Second,
-		ctr:         newCounters(),
-		live:        map[*clientConn]struct{}{},
-		tunnels:     map[*tunnel]struct{}{},
+		ctr:     newCounters(),
+		live:    map[*clientConn]struct{}{},
+		tunnels: map[*tunnel]struct{}{},
 	}
 	h.table.Store(t)
 	return h
 }
 
-// clock is a coarse (100 ms) clock maintained by the sweeper.
-func (h *Handler) clock() time.Time {
+// nowNS is a coarse (100 ms) clock maintained by the sweeper, unix ns.
+func (h *Handler) nowNS() int64 {
 	h.sweeping.Do(func() {
 		h.now.Store(time.Now().UnixNano())
 		go h.sweep()
 	})
-	return time.Unix(0, h.now.Load())
+	return h.now.Load()
 }
 
-// sweep advances the coarse clock and closes client connections idle for
-// longer than IdleTimeout.
+// sweep advances the coarse clock and, as often as the shortest timeout
+// of limits: needs, checks every client connection against its timeouts.
 func (h *Handler) sweep() {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	n := 0
+	var last time.Time
 	for now := range t.C {
 		h.now.Store(now.UnixNano())
-		if n++; n%10 != 0 {
+		lim := &h.table.Load().limits
+		if now.Sub(last) < lim.sweepEvery()-50*time.Millisecond {
 			continue
 		}
-		deadline := now.Add(-h.IdleTimeout)
+		last = now
+		ns := now.UnixNano()
 		h.mu.Lock()
 		for cc := range h.live {
-			cc.interruptIfIdleSince(deadline)
+			cc.checkTimeouts(ns, lim)
 		}
 		h.mu.Unlock()
 	}
@@ -152,15 +151,18 @@ func (h *Handler) ServeConnFrom(c net.Conn, isTLS bool, remote string) {
 	defer h.conns.Add(-1)
 	cc := clientConnPool.Get().(*clientConn)
 	cc.h, cc.c, cc.tls = h, c, isTLS
+	cc.rd.cc, cc.wr.cc = cc, cc
 	cc.br = clientReaderPool.Get().(*bufio.Reader)
-	cc.br.Reset(c)
-	cc.bw = clientWriterPool.Get().(*bufio.Writer)
-	cc.bw.Reset(c)
-	cc.remote = remote
+	cc.br.Reset(&cc.rd)
+	cc.bw = nil
 	if remote == "" {
-		cc.remote = remoteIP(c)
+		cc.peer, cc.remote = remoteIP(c)
+	} else {
+		cc.peer, _ = netip.ParseAddr(remote)
+		cc.remote = remote
 	}
-	cc.interrupted = false
+	cc.interrupt, cc.phase = intrNone, phaseBusy
+	cc.writeSince.Store(0)
 	h.mu.Lock()
 	h.live[cc] = struct{}{}
 	h.mu.Unlock()
@@ -171,23 +173,31 @@ func (h *Handler) ServeConnFrom(c net.Conn, isTLS bool, remote string) {
 	_ = c.Close()
 	cc.br.Reset(nil)
 	clientReaderPool.Put(cc.br)
-	cc.bw.Reset(nil)
-	clientWriterPool.Put(cc.bw)
-	cc.h, cc.c, cc.br, cc.bw = nil, nil, nil, nil
+	if cc.bw != nil {
+		cc.bw.Reset(nil)
+		clientWriterPool.Put(cc.bw)
+	}
+	cc.h, cc.c, cc.br, cc.bw, cc.lim = nil, nil, nil, nil, nil
+	cc.rd.cc, cc.wr.cc = nil, nil
 	clientConnPool.Put(cc)
 }
 
-func remoteIP(c net.Conn) string {
+// remoteIP is the peer address of c, parsed and as text ("" when c has
+// none, as a pipe).
+func remoteIP(c net.Conn) (netip.Addr, string) {
 	switch a := c.RemoteAddr().(type) {
 	case *net.TCPAddr:
-		return a.IP.String()
+		ap := a.AddrPort()
+		ip := ap.Addr().Unmap()
+		return ip, ip.String()
 	case nil:
-		return ""
+		return netip.Addr{}, ""
 	default:
 		host, _, err := net.SplitHostPort(a.String())
 		if err != nil {
-			return a.String()
+			host = a.String()
 		}
-		return host
+		ip, _ := netip.ParseAddr(host)
+		return ip, host
 	}
 }

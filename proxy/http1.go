@@ -22,6 +22,7 @@ var (
 	errBadHead       = errors.New("malformed head")
 	errBadFraming    = errors.New("conflicting or invalid body framing")
 	errUnsupportedTE = errors.New("unsupported transfer-encoding")
+	errBodyTooLarge  = errors.New("request body larger than limits.max_body")
 )
 
 // header is one field, slices into the head buffer.
@@ -51,6 +52,11 @@ type head struct {
 	expect100     bool
 	host          []byte
 	connTokens    [][]byte // other tokens named in Connection
+
+	request  bool // parsing a request: underscore names are dropped
+	dropped  int  // fields dropped for an underscore in their name
+	bothCLTE bool // a response carried Content-Length and chunked
+	teOnOld  bool // Transfer-Encoding in an HTTP/1.0 message
 }
 
 func (h *head) reset() {
@@ -61,6 +67,7 @@ func (h *head) reset() {
 	h.contentLength = -1
 	h.chunked, h.connClose, h.connKeepAlive, h.connUpgrade, h.expect100 = false, false, false, false, false
 	h.connTokens = h.connTokens[:0]
+	h.request, h.dropped, h.bothCLTE, h.teOnOld = false, 0, false, false
 }
 
 // readHead reads lines up to the blank line into h.buf. It returns io.EOF
@@ -132,7 +139,7 @@ func (h *head) parseRequest() error {
 		return errBadHead
 	}
 	h.method, h.target = line[:sp1], line[sp1+1:sp2]
-	if !isToken(h.method) || bytes.IndexByte(h.target, ' ') >= 0 {
+	if !isToken(h.method) || !validTarget(h.target) {
 		return errBadHead
 	}
 	minor, ok := parseVersion(line[sp2+1:])
@@ -140,6 +147,7 @@ func (h *head) parseRequest() error {
 		return errBadHead
 	}
 	h.minor = minor
+	h.request = true
 	if err := h.parseHeaders(rest); err != nil {
 		return err
 	}
@@ -149,6 +157,11 @@ func (h *head) parseRequest() error {
 	if h.chunked && h.contentLength >= 0 {
 		// RFC 9112 6.1: a request with both is a smuggling attempt.
 		return errBadFraming
+	}
+	if h.chunked && h.minor == 0 {
+		// RFC 9112 6.1: Transfer-Encoding in HTTP/1.0 means faulty
+		// framing; the request is served, then the connection closes.
+		h.teOnOld, h.connClose = true, true
 	}
 	return nil
 }
@@ -172,11 +185,14 @@ func (h *head) parseResponse() error {
 		}
 		st = st*10 + int(c-'0')
 	}
-	if st < 100 {
+	if st < 100 || st > 599 {
 		return errBadHead
 	}
 	h.status = st
-	if len(line) > 13 {
+	if len(line) > 12 {
+		if line[12] != ' ' || !validReason(line[13:]) {
+			return errBadHead
+		}
 		h.reason = line[13:]
 	}
 	if err := h.parseHeaders(rest); err != nil {
@@ -186,7 +202,13 @@ func (h *head) parseResponse() error {
 		h.connClose = true
 	}
 	if h.chunked {
+		// RFC 9112 6.3: chunked wins over Content-Length, and the
+		// connection cannot be trusted for another response.
+		h.bothCLTE = h.contentLength >= 0
 		h.contentLength = -1
+		if h.minor == 0 {
+			h.teOnOld = true
+		}
 	}
 	return nil
 }
@@ -217,8 +239,15 @@ func (h *head) parseHeaders(b []byte) error {
 			return errBadHead // also rejects whitespace before the colon
 		}
 		val := trimOWS(line[colon+1:])
+		if !validFieldValue(val) {
+			return errBadHead // a bare CR, a NUL or another control byte
+		}
 		if len(h.headers) >= maxHeaderCount {
 			return errHeadTooLarge
+		}
+		if h.request && hasUnderscore(key) {
+			h.dropped++
+			continue
 		}
 		h.headers = append(h.headers, header{key, val})
 		if err := h.noteHeader(key, val); err != nil {
@@ -256,6 +285,8 @@ func (h *head) noteHeader(key, val []byte) error {
 					h.connKeepAlive = true
 				case asciiEqualFold(tok, "upgrade"):
 					h.connUpgrade = true
+				case protectedField(tok):
+					// Never honoured: see protectedField.
 				default:
 					h.connTokens = append(h.connTokens, tok)
 				}
@@ -359,11 +390,23 @@ var hostChars = func() (t [256]bool) {
 }()
 
 // validHostValue rejects Host values a server must answer with 400
-// (RFC 9112 3.2): spaces, "/", "@" and other bytes outside uri-host.
+// (RFC 9112 3.2): spaces, "/", "@" and other bytes outside uri-host, and a
+// port that is not a number.
 func validHostValue(v []byte) bool {
 	for _, c := range v {
 		if !hostChars[c] {
 			return false
+		}
+	}
+	port := v
+	if i := bytes.LastIndexByte(port, ']'); i >= 0 {
+		port = port[i+1:] // after an IPv6 literal
+	}
+	if i := bytes.LastIndexByte(port, ':'); i >= 0 {
+		for _, c := range port[i+1:] {
+			if c < '0' || c > '9' {
+				return false
+			}
 		}
 	}
 	return true
@@ -422,10 +465,12 @@ func (h *head) hopByHop(key []byte) bool {
 	return false
 }
 
-// appendEndToEnd appends every field of h except the hop-by-hop ones.
+// appendEndToEnd appends every field of h except the hop-by-hop ones and
+// Content-Length: the agent writes the framing of what it sends itself,
+// from what it parsed.
 func (h *head) appendEndToEnd(b []byte) []byte {
 	for _, f := range h.headers {
-		if h.hopByHop(f.key) {
+		if h.hopByHop(f.key) || (len(f.key) == 14 && asciiEqualFold(f.key, "content-length")) {
 			continue
 		}
 		b = append(b, f.key...)
@@ -443,6 +488,8 @@ func statusText(code int) string {
 		return "Bad Request"
 	case 404:
 		return "Not Found"
+	case 408:
+		return "Request Timeout"
 	case 413:
 		return "Content Too Large"
 	case 431:

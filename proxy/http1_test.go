@@ -109,12 +109,12 @@ func TestParseResponse(t *testing.T) {
 }
 
 func TestChunkSize(t *testing.T) {
-	for in, want := range map[string]int64{"0": 0, "1a": 26, "FF;ext=1": 255, " 10 ": 16} {
+	for in, want := range map[string]int64{"0": 0, "1a": 26, "FF;ext=1": 255, "10 ;x": 16, "000000000000000000001": 1} {
 		if got, ok := parseChunkSize([]byte(in)); !ok || got != want {
 			t.Errorf("parseChunkSize(%q) = %d, %v", in, got, ok)
 		}
 	}
-	for _, bad := range []string{"", "x", "-1", "1234567890abcdef0"} {
+	for _, bad := range []string{"", "x", "-1", "1234567890abcdef0", " 10", "10 ", "1 2", "0x10", "5;\x00", "5;a\rb", "+5"} {
 		if _, ok := parseChunkSize([]byte(bad)); ok {
 			t.Errorf("parseChunkSize(%q) accepted", bad)
 		}
@@ -161,7 +161,7 @@ func FuzzCopyChunked(f *testing.F) {
 	run := func(raw string, passThrough bool) (string, error) {
 		var out strings.Builder
 		bw := bufio.NewWriter(&out)
-		err := copyChunked(bw, bufio.NewReaderSize(strings.NewReader(raw), 16), passThrough)
+		err := copyChunked(bw, bufio.NewReaderSize(strings.NewReader(raw), 16), passThrough, 0)
 		_ = bw.Flush()
 		return out.String(), err
 	}
@@ -175,6 +175,12 @@ func FuzzCopyChunked(f *testing.F) {
 		got, err2 := run(relayed, false)
 		if err1 != nil || err2 != nil || got != want {
 			t.Fatalf("relay changed the body: %q -> %q (%v, %v)", raw, relayed, err1, err2)
+		}
+		// And it is canonical: relaying it again changes nothing (no
+		// extensions, no trailers, lower-case sizes, CRLF).
+		again, err := run(relayed, true)
+		if err != nil || again != relayed {
+			t.Fatalf("relayed body not canonical: %q -> %q (%v)", relayed, again, err)
 		}
 	})
 }

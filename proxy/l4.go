@@ -216,9 +216,10 @@ var errNoLivePeer = errors.New("no live upstream server")
 func (s *StreamProxy) connect(u *Upstream) (net.Conn, *Peer, error) {
 	now := time.Now()
 	var tried uint64
+	var cand [64]int
 	err := errNoLivePeer
 	for n := 0; n < u.tries; n++ {
-		i := u.pick(now, tried)
+		i := u.pick(now, tried, &cand)
 		if i < 0 {
 			break
 		}

@@ -48,8 +48,6 @@ type Peer struct {
 
 	idle    idlePool
 	adopted bool // carried over from the previous configuration
-	// smooth weighted round robin state, guarded by Upstream.mu
-	currentWeight int
 }
 
 // live reports whether the peer may be chosen now. It takes no lock: it

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,21 +17,32 @@ type clientConn struct {
 	h      *Handler
 	c      net.Conn
 	br     *bufio.Reader
-	bw     *bufio.Writer
+	bw     *bufio.Writer // taken from its pool with the first request head
+	rd     clientReader
+	wr     clientWriter
 	tls    bool
-	remote string
+	remote string     // the client's IP as text (logs, X-Forwarded-For)
+	peer   netip.Addr // the same, parsed (trusted_proxies)
 
 	req    head
 	resp   head
-	out    []byte // scratch for heads
-	body   []byte // buffered request body (replayable)
-	logBuf []byte // access log line scratch
+	lim    *Limits // of the table serving the current request
+	out    []byte  // scratch for heads
+	body   []byte  // buffered request body (replayable)
+	logBuf []byte  // access log line scratch
 	local  LocalRequest
+	cand   [64]int // scratch for Upstream.pick
 
-	stateMu     sync.Mutex
-	waiting     bool      // blocked reading the next request head
-	waitSince   time.Time // when it started waiting
-	interrupted bool      // the drain or the idle sweeper woke us
+	// Progress for the timeout sweeper (coarse clock, unix ns).
+	lastRead   atomic.Int64 // last read that returned bytes; 0 = none since the wait began
+	writeSince atomic.Int64 // a write to the client in progress since; 0 = none
+
+	stateMu    sync.Mutex
+	phase      int   // phaseIdle, phaseBody or phaseBusy
+	phaseSince int64 // when the phase began
+	headSeen   int64 // when a sweep first saw part of the awaited head
+	first      bool  // waiting for the connection's first request
+	interrupt  int   // why the drain or the sweeper woke us (intrNone: it did not)
 }
 
 // drainGrace is how long an idle keepalive connection may still deliver a
@@ -38,76 +51,37 @@ type clientConn struct {
 // that arrives in the grace is served with Connection: close.
 const drainGrace = 250 * time.Millisecond
 
-// interruptIfIdle makes a connection that waits for its next request close
-// after drainGrace; a connection in the middle of a request is left alone.
-func (cc *clientConn) interruptIfIdle() {
-	cc.stateMu.Lock()
-	if cc.waiting {
-		cc.interrupted = true
-		_ = cc.c.SetReadDeadline(time.Now().Add(drainGrace))
-	}
-	cc.stateMu.Unlock()
-}
-
-// interruptIfIdleSince closes a connection that has waited for a request
-// since before deadline (the keepalive and header timeout).
-func (cc *clientConn) interruptIfIdleSince(deadline time.Time) {
-	cc.stateMu.Lock()
-	if cc.waiting && cc.waitSince.Before(deadline) {
-		cc.interrupted = true
-		_ = cc.c.SetReadDeadline(aLongTimeAgo)
-	}
-	cc.stateMu.Unlock()
-}
-
-// waitGrace starts waiting for a request that must arrive within
-// drainGrace; it reports false when the connection was interrupted
-// already.
-func (cc *clientConn) waitGrace(now time.Time) bool {
-	cc.stateMu.Lock()
-	defer cc.stateMu.Unlock()
-	if cc.interrupted {
-		return false
-	}
-	cc.waiting, cc.waitSince, cc.interrupted = true, now, true
-	_ = cc.c.SetReadDeadline(time.Now().Add(drainGrace))
-	return true
-}
-
-func (cc *clientConn) setWaiting(w bool, now time.Time) (interrupted bool) {
-	cc.stateMu.Lock()
-	cc.waiting = w
-	cc.waitSince = now
-	interrupted = cc.interrupted
-	cc.stateMu.Unlock()
-	return interrupted
-}
-
 // serve runs the request loop until the connection should close.
 func (cc *clientConn) serve() {
 	h := cc.h
-	for {
+	for first := true; ; first = false {
 		if h.draining.Load() && cc.br.Buffered() == 0 {
 			// The drain started after the last response went out
 			// without Connection: close, so the client may have sent
 			// its next request already: give it drainGrace like an idle
 			// connection. Closing now would reset that request.
-			if !cc.waitGrace(h.clock()) {
+			if !cc.waitGrace(h.nowNS()) {
 				return
 			}
-		} else if cc.setWaiting(true, h.clock()) {
-			// No per-request deadline: Handler.sweep closes connections
-			// that wait longer than IdleTimeout, which costs nothing per
-			// request.
+		} else if cc.enterIdle(h.nowNS(), first) {
 			return
 		}
 		err := cc.req.readHead(cc.br)
-		if cc.setWaiting(false, time.Time{}) {
-			if err != nil || cc.c.SetReadDeadline(time.Time{}) != nil {
+		if why := cc.leave(); why != intrNone {
+			if err != nil {
+				if why == intrHeader && len(cc.req.buf) > 0 {
+					cc.ensureWriter()
+					cc.writeError(408, "request head not received in time", true)
+				}
 				return
 			}
-			// A full request arrived as we drained: serve it, then close.
+			if cc.c.SetReadDeadline(time.Time{}) != nil {
+				return
+			}
+			// A full request arrived as we were interrupting: serve it,
+			// then close.
 		}
+		cc.ensureWriter()
 		if err != nil {
 			switch {
 			case errors.Is(err, errHeadTooLarge):
@@ -138,6 +112,16 @@ func (cc *clientConn) serve() {
 		if !keep {
 			return
 		}
+	}
+}
+
+// ensureWriter takes the response writer from its pool. A connection gets
+// one only once it has sent a request head, so thousands of connections
+// that never finish a head cost their reader only.
+func (cc *clientConn) ensureWriter() {
+	if cc.bw == nil {
+		cc.bw = clientWriterPool.Get().(*bufio.Writer)
+		cc.bw.Reset(&cc.wr)
 	}
 }
 
@@ -194,7 +178,9 @@ func (cc *clientConn) discardBody() bool {
 		return r.contentLength == 0
 	}
 	if r.contentLength > 0 {
-		if _, err := cc.br.Discard(int(r.contentLength)); err != nil {
+		cc.enterBody()
+		_, err := cc.br.Discard(int(r.contentLength))
+		if cc.leave() != intrNone || err != nil {
 			return false
 		}
 	}

@@ -15,6 +15,7 @@ import (
 type Table struct {
 	Upstreams map[string]*Upstream
 	routes    []*route
+	limits    Limits
 }
 
 type route struct {
@@ -29,7 +30,7 @@ type route struct {
 // NewTable builds pools and routes from cfg. Pools and peers present in prev
 // keep their health state, idle connections and metrics.
 func NewTable(cfg *agentconfig.Config, prev *Table) (*Table, error) {
-	t := &Table{Upstreams: map[string]*Upstream{}}
+	t := &Table{Upstreams: map[string]*Upstream{}, limits: limitsFrom(cfg)}
 	for name, uc := range cfg.Upstreams {
 		var old *Upstream
 		if prev != nil {
@@ -98,6 +99,9 @@ func (r *route) rank() int {
 }
 
 // match finds the route for a host (without port) and request path.
+// Limits returns the client-side limits in force with this table.
+func (t *Table) Limits() Limits { return t.limits }
+
 func (t *Table) match(host, path []byte) *route {
 	for _, r := range t.routes {
 		switch {

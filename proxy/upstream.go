@@ -7,48 +7,21 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/edgectl/edgectl/agentconfig"
+	"github.com/edgectl/edgectl/proxy/balance"
 )
-
-// Policy names how an Upstream picks among its live peers.
-type Policy int
-
-// Policies.
-const (
-	RoundRobin Policy = iota // smooth weighted round robin (nginx's)
-	First                    // the first live peer in configuration order
-	LeastConn                // fewest in-flight requests per weight
-	Fastest                  // lowest latency EWMA; unmeasured peers first
-)
-
-// ParsePolicy maps the configuration name to a Policy.
-func ParsePolicy(s string) (Policy, error) {
-	switch s {
-	case "", "round_robin":
-		return RoundRobin, nil
-	case "first":
-		return First, nil
-	case "least_conn":
-		return LeastConn, nil
-	case "fastest":
-		return Fastest, nil
-	}
-	return 0, fmt.Errorf("unknown policy %q", s)
-}
 
 // Upstream is a named pool of peers with failover.
 type Upstream struct {
 	Name string
 
 	peers     []*Peer // configuration order: primaries and backups mixed
-	policy    Policy
-	equalW    bool
-	rr        atomic.Uint64
-	mu        sync.Mutex // smooth WRR
+	policy    balance.Policy
 	failovers atomic.Uint64
 	closed    atomic.Bool // replaced by a reload: do not pool connections
 
@@ -59,6 +32,7 @@ type Upstream struct {
 	keepaliveTO    time.Duration
 	connectTO      time.Duration
 	responseTO     time.Duration
+	readTO         time.Duration
 	health         *agentconfig.Health
 	tlsConfig      *tls.Config // nil for http
 	dialer         net.Dialer
@@ -75,14 +49,18 @@ type Upstream struct {
 // (an upstream being replaced on reload) keep their health state and idle
 // connections when their address and role are unchanged.
 func NewUpstream(name string, c *agentconfig.Upstream, prev *Upstream) (*Upstream, error) {
-	pol, err := ParsePolicy(c.Policy)
-	if err != nil {
-		return nil, err
+	pol, ok := balance.Lookup(c.Policy)
+	if c.Policy == "" {
+		pol, ok = balance.Lookup(balance.Default)
+	}
+	if !ok {
+		return nil, fmt.Errorf("upstream %s: unknown policy %q (known: %s)", name, c.Policy, strings.Join(balance.Names(), ", "))
 	}
 	u := &Upstream{
-		Name: name, policy: pol,
+		Name:     name,
 		maxFails: *c.MaxFails, failTimeout: c.FailTimeout, tries: c.Tries,
 		keepaliveTO: c.KeepaliveTimeout, connectTO: c.ConnectTimeout, responseTO: c.ResponseTimeout,
+		readTO: orDefault(c.ReadTimeout, agentconfig.DefaultReadTimeout),
 		health: c.Health, healthStop: make(chan struct{}),
 	}
 	if c.Keepalive != nil {
@@ -115,12 +93,13 @@ func NewUpstream(name string, c *agentconfig.Upstream, prev *Upstream) (*Upstrea
 			old[p.Addr] = p
 		}
 	}
-	u.equalW = true
+	weights := make([]int, len(c.Servers))
+	for i, s := range c.Servers {
+		weights[i] = max(s.Weight, 1)
+	}
+	u.policy = pol.New(weights)
 	for _, s := range c.Servers {
-		p := &Peer{Addr: s.Addr, Backup: s.Backup, Weight: s.Weight, up: u}
-		if s.Weight != 1 {
-			u.equalW = false
-		}
+		p := &Peer{Addr: s.Addr, Backup: s.Backup, Weight: max(s.Weight, 1), up: u}
 		if o := old[s.Addr]; o != nil && o.Backup == s.Backup {
 			o.mu.Lock()
 			p.activeUp, p.rises, p.falls = o.activeUp, o.rises, o.falls
@@ -159,9 +138,10 @@ func (u *Upstream) Live(now time.Time) bool {
 
 // pick chooses a live peer that this request has not tried (tried is a
 // bitmask over peer indexes). Primaries are preferred; backups serve only
-// when no untried primary is live. It returns -1 when none is left.
-func (u *Upstream) pick(now time.Time, tried uint64) int {
-	var cand [64]int
+// when no untried primary is live. It returns -1 when none is left. cand
+// is scratch space owned by the caller (a policy sees it through an
+// interface, so a local array would escape: one allocation per request).
+func (u *Upstream) pick(now time.Time, tried uint64, cand *[64]int) int {
 	for _, wantBackup := range [2]bool{false, true} {
 		n := 0
 		for i, p := range u.peers {
@@ -185,55 +165,16 @@ func (u *Upstream) pick(now time.Time, tried uint64) int {
 	return -1
 }
 
-func (u *Upstream) choose(c []int) int {
-	switch u.policy {
-	case First:
-		return c[0]
-	case LeastConn:
-		start := int(u.rr.Add(1) % uint64(len(c)))
-		best, bestScore := -1, 0.0
-		for k := range c {
-			i := c[(start+k)%len(c)]
-			p := u.peers[i]
-			score := float64(p.inflight.Load()) / float64(p.Weight)
-			if best < 0 || score < bestScore {
-				best, bestScore = i, score
-			}
-		}
-		return best
-	case Fastest:
-		start := int(u.rr.Add(1) % uint64(len(c)))
-		best, bestLat := -1, int64(0)
-		for k := range c {
-			i := c[(start+k)%len(c)]
-			lat := u.peers[i].ewmaNS.Load()
-			if lat == 0 {
-				return i // unmeasured: try it so it gets a figure
-			}
-			if best < 0 || lat < bestLat {
-				best, bestLat = i, lat
-			}
-		}
-		return best
-	}
-	if u.equalW {
-		return c[int(u.rr.Add(1)%uint64(len(c)))]
-	}
-	// nginx's smooth weighted round robin.
-	u.mu.Lock()
-	total, best := 0, -1
-	for _, i := range c {
-		p := u.peers[i]
-		p.currentWeight += p.Weight
-		total += p.Weight
-		if best < 0 || p.currentWeight > u.peers[best].currentWeight {
-			best = i
-		}
-	}
-	u.peers[best].currentWeight -= total
-	u.mu.Unlock()
-	return best
-}
+func (u *Upstream) choose(c []int) int { return u.policy.Pick(u, c) }
+
+// Weight, Inflight and LatencyNS show the pool to its balance.Policy.
+func (u *Upstream) Weight(i int) int { return u.peers[i].Weight }
+
+// Inflight is the number of requests peer i is serving.
+func (u *Upstream) Inflight(i int) int64 { return u.peers[i].inflight.Load() }
+
+// LatencyNS is peer i's latency EWMA in nanoseconds (0 = not measured).
+func (u *Upstream) LatencyNS(i int) int64 { return u.peers[i].ewmaNS.Load() }
 
 // UpstreamStatus is an upstream as shown by /status and the health path.
 type UpstreamStatus struct {

@@ -44,6 +44,9 @@ type State struct {
 	// Outbox holds alerts some notifier has not taken yet; they are
 	// retried on the next sweep.
 	Outbox []Outgoing `json:"outbox,omitempty"`
+	// Recovered, when set, says that LoadState found the file corrupt,
+	// moved it aside and started afresh: a warning for the operator.
+	Recovered string `json:"-"`
 }
 
 // TargetState is one host+family's history.
@@ -82,7 +85,10 @@ func NewState() *State {
 }
 
 // LoadState reads a state file; a missing file is a new state. A file of
-// another version is ignored (new state); an unreadable one is an error.
+// another version is ignored (new state). A file that is not valid JSON is
+// renamed to <file>.corrupt-<time> and a new state is returned with
+// Recovered saying so, so that one bad write does not fail every later
+// cron run; a file that cannot be read is an error.
 func LoadState(path string) (*State, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -93,7 +99,13 @@ func LoadState(path string) (*State, error) {
 	}
 	s := NewState()
 	if err := json.Unmarshal(data, s); err != nil {
-		return nil, fmt.Errorf("sweep state %s is not valid JSON (%v): delete it to start afresh", path, err)
+		aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return nil, fmt.Errorf("sweep state %s is not valid JSON (%v) and cannot be moved aside: %w", path, err, rerr)
+		}
+		s = NewState()
+		s.Recovered = fmt.Sprintf("sweep state %s was not valid JSON (%v); moved it to %s and started afresh (alert counters reset)", path, err, aside)
+		return s, nil
 	}
 	if (s.Version != stateVersion && s.Version != 1) || s.Targets == nil {
 		return NewState(), nil

@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,5 +91,29 @@ func TestStatePendingAndPersistence(t *testing.T) {
 	s.Update(&Report{}, 1, 1, now)
 	if len(s.Targets) != 0 {
 		t.Fatalf("targets %+v", s.Targets)
+	}
+}
+
+// TestCorruptStateMovedAside: a state file that is not JSON does not fail
+// every later run: it is kept as <file>.corrupt-<time> and a new state
+// starts, with a warning.
+func TestCorruptStateMovedAside(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(path, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadState(path)
+	if err != nil || s == nil || len(s.Targets) != 0 || !strings.Contains(s.Recovered, "moved it to "+path+".corrupt-") {
+		t.Fatalf("LoadState = %+v, %v", s, err)
+	}
+	aside, _ := filepath.Glob(path + ".corrupt-*")
+	if len(aside) != 1 {
+		t.Fatalf("corrupt file not kept aside: %v", aside)
+	}
+	if b, _ := os.ReadFile(aside[0]); string(b) != "{not json" {
+		t.Errorf("the file aside holds %q", b)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("the corrupt file is still at %s", path)
 	}
 }

@@ -11,7 +11,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,7 +24,6 @@ import (
 	"time"
 
 	"github.com/edgectl/edgectl/internal/netnstest"
-	"github.com/edgectl/edgectl/probe"
 )
 
 // Port is where every lab agent serves HTTPS; PlainPort serves plain HTTP.
@@ -234,23 +235,33 @@ func (l *Lab) FleetYAML(resolver string, hosts []*Host, sweepExtra string) strin
 // every upstream (or, with dead, none), through its plain listener.
 func (h *Host) WaitUpstreams(t testing.TB, dead bool) {
 	t.Helper()
-	addr := net.JoinHostPort(h.IPv4, strconv.Itoa(PlainPort))
+	// The admin socket: the public health path answers the status only.
+	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", h.Admin)
+		}}}
+	defer c.CloseIdleConnections()
 	deadline := time.Now().Add(5 * time.Second)
 	var last string
 	for time.Now().Before(deadline) {
-		r := probe.Do(context.Background(), probe.Request{Addr: addr, Scheme: "http", Path: "/health", Dial: h.lab.Dial})
 		var body struct {
-			Upstreams map[string]struct{ Live int } `json:"upstreams"`
+			Upstreams []struct{ Live int } `json:"upstreams"`
 		}
-		last = string(r.Body)
-		if r.Err == nil && json.Unmarshal(r.Body, &body) == nil && len(body.Upstreams) > 0 {
-			ok := true
-			for _, u := range body.Upstreams {
-				ok = ok && (u.Live > 0) != dead
+		if resp, err := c.Get("http://agent/status"); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			last = string(b)
+			if json.Unmarshal(b, &body) == nil && len(body.Upstreams) > 0 {
+				ok := true
+				for _, u := range body.Upstreams {
+					ok = ok && (u.Live > 0) != dead
+				}
+				if ok {
+					return
+				}
 			}
-			if ok {
-				return
-			}
+		} else {
+			last = err.Error()
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
