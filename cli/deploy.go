@@ -14,7 +14,6 @@ import (
 
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/provision"
-	"github.com/edgectl/edgectl/remote"
 	"github.com/edgectl/edgectl/yamlfile"
 )
 
@@ -29,7 +28,7 @@ type deployOptions struct {
 	BinaryDir string
 
 	// Dial replaces SSH in tests; nil uses fleetDialer.
-	Dial remote.Dialer
+	Dial provision.Dialer
 	// Stdin answers the confirmation prompt.
 	Stdin io.Reader
 }

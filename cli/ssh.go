@@ -9,6 +9,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/provision"
 	"github.com/edgectl/edgectl/remote"
 )
 
@@ -16,8 +17,9 @@ import (
 // identity file's passphrase on the terminal when it is encrypted and stdin
 // is a terminal; elsewhere an encrypted key is an error that says to use
 // ssh-agent.
-func fleetDialer(f *fleet.Fleet, acceptNew bool) remote.Dialer {
-	return remote.SSHDialer(f, acceptNew, passphrasePrompt())
+func fleetDialer(f *fleet.Fleet, acceptNew bool) provision.Dialer {
+	pass := passphrasePrompt()
+	return provision.SSHDialer(f, func(c *remote.SSHConfig) { c.AcceptNew, c.Passphrase = acceptNew, pass })
 }
 
 func dialSSH(ctx context.Context, cfg remote.SSHConfig) (remote.Host, error) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/probe"
+	"github.com/edgectl/edgectl/provision"
 	"github.com/edgectl/edgectl/remote"
 	"github.com/edgectl/edgectl/sweep"
 	"github.com/edgectl/edgectl/yamlfile"
@@ -46,7 +47,7 @@ type sweepOptions struct {
 	Stdout      io.Writer
 	Stderr      io.Writer
 	// Dialer reaches hosts for --deep (default: SSH with fleet.yaml's ssh:).
-	Dialer func(f *fleet.Fleet) remote.Dialer
+	Dialer func(f *fleet.Fleet) provision.Dialer
 	// ProbeDial opens the probes' connections (nil: from this machine).
 	ProbeDial probe.DialFunc
 	// ready, when set, is called with the --listen address once it serves.

@@ -16,7 +16,7 @@ type Options struct {
 	Layout   Layout
 	Binaries *Binaries
 	// Dial opens a host: SSH for deploy, the local machine for install.
-	Dial remote.Dialer
+	Dial Dialer
 	// DryRun plans (with diffs) and changes nothing.
 	DryRun bool
 	// Parallel bounds how many hosts are connected to and planned at once

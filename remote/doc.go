@@ -10,7 +10,7 @@
 // DialSSH connects with an SSHConfig, usually made by ConfigFor from
 // fleet.yaml's ssh: section:
 //
-//	cfg := remote.ConfigFor(f, host)
+//	cfg := provision.SSHConfigFor(f, host) // or a remote.SSHConfig of your own
 //	cfg.AcceptNew = acceptNew // --accept-new
 //	h, err := remote.DialSSH(ctx, cfg)
 //

@@ -165,7 +165,7 @@ func loopbackHealth(ctx context.Context, h remote.Host, sp probeSpec) ([]Upstrea
 }
 
 // deepHost dials h with dialer and runs deepCheck.
-func deepHost(ctx context.Context, dialer remote.Dialer, h fleet.Host, sp deepSpec) *AgentReport {
+func deepHost(ctx context.Context, dialer func(context.Context, fleet.Host) (remote.Host, error), h fleet.Host, sp deepSpec) *AgentReport {
 	ctx, cancel := context.WithTimeout(ctx, 3*sp.timeout)
 	defer cancel()
 	rh, err := dialer(ctx, h)

@@ -32,9 +32,9 @@ type Options struct {
 	// Deep also reads, on every host through Dialer, the agent's /status
 	// (upstream states), net.ipv6.bindv6only and the service state.
 	Deep bool
-	// Dialer opens a session on a host for Deep (remote.DialSSH in
-	// production).
-	Dialer remote.Dialer
+	// Dialer opens a session on a host for Deep (SSH in production; the
+	// shape of provision.Dialer).
+	Dialer func(ctx context.Context, h fleet.Host) (remote.Host, error)
 	// Dial opens the probes' connections; nil dials from this machine.
 	// Probes may be run from another vantage point this way.
 	Dial probe.DialFunc
