@@ -68,8 +68,8 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin []byte) (Result, error)
 		}
 		sessc <- sess
 		defer sess.Close()
-		var out, errb bytes.Buffer
-		sess.Stdout, sess.Stderr = &out, &errb
+		out, errb := newCapped(), newCapped()
+		sess.Stdout, sess.Stderr = out, errb
 		if stdin != nil {
 			sess.Stdin = bytes.NewReader(stdin)
 		}
@@ -91,6 +91,13 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin []byte) (Result, error)
 		return Result{}, fmt.Errorf("%s: %q: %w", s.name, shortCmd(cmd), ctx.Err())
 	}
 	res, err := o.res, o.err
+	if err != nil && !isExit(err) {
+		select {
+		case <-s.closed:
+			err = fmt.Errorf("%w (connection closed: the keepalive got no answer, or the host went away)", err)
+		default:
+		}
+	}
 	var ee *ssh.ExitError
 	if errors.As(err, &ee) {
 		res.ExitCode = ee.ExitStatus()
@@ -100,4 +107,41 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin []byte) (Result, error)
 		return res, fmt.Errorf("%s: run %q: %w", s.name, shortCmd(cmd), err)
 	}
 	return res, nil
+}
+
+// Ping asks the server for a keepalive answer within timeout: nil when the
+// connection carries traffic, an error when it is closed or stalled (a
+// partition, a host that froze). A stalled connection is closed, so that
+// every call waiting on it fails at once and the caller can dial again.
+func (s *SSH) Ping(ctx context.Context, timeout time.Duration) error {
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := s.client.SendRequest("keepalive@openssh.com", true, nil)
+		errc <- err
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-errc:
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("%s: connection lost: %w", s.name, err)
+		}
+		return nil
+	case <-s.closed:
+		return fmt.Errorf("%s: connection closed", s.name)
+	case <-t.C:
+		s.Close()
+		return fmt.Errorf("%s: %w: no keepalive answer within %s", s.name, ErrStalled, timeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ErrStalled is wrapped by Ping when the connection stopped answering.
+var ErrStalled = errors.New("connection stalled")
+
+func isExit(err error) bool {
+	var ee *ssh.ExitError
+	return errors.As(err, &ee)
 }

@@ -80,7 +80,7 @@ func (s *SSH) readFile(p string) ([]byte, error) {
 	return data, nil
 }
 
-// WriteFile replaces p atomically: the data goes to .<base>.tmp-<random>
+// WriteFile replaces p atomically: the data goes to .<base>.edgectl.tmp-<random>
 // in the same directory, which is chmodded to perm before any data is
 // written, fsynced (when the server supports fsync@openssh.com) and
 // renamed over p with posix-rename@openssh.com. On failure the temporary
@@ -96,7 +96,7 @@ func (s *SSH) writeFile(ctx context.Context, p string, data []byte, perm fs.File
 	}
 	var rnd [6]byte
 	rand.Read(rnd[:])
-	tmp := path.Join(path.Dir(p), "."+path.Base(p)+".tmp-"+hex.EncodeToString(rnd[:]))
+	tmp := path.Join(path.Dir(p), "."+path.Base(p)+TempInfix+hex.EncodeToString(rnd[:]))
 	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return s.pathErr("write", p, err)
