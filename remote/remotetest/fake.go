@@ -2,6 +2,7 @@ package remotetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net"
@@ -31,8 +32,9 @@ type Fake struct {
 	// built-in or program name, or "write", "read", "remove", "dial";
 	// args are its words (the path for file operations). A non-nil error
 	// makes that operation fail: a command exits 1 printing it, a file
-	// operation returns it. Return a *remote.TransportError (or Broken())
-	// to act as a connection that died.
+	// operation returns it (wrap fs or syscall errors, e.g. syscall.ENOSPC,
+	// for the file's own failures). Return Broken(name) to act as a
+	// connection that died.
 	Fail func(op string, args []string) error
 	// Dial serves DialContext (nil: every dial is refused).
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -198,5 +200,10 @@ func (h *Fake) Closed() bool {
 	return h.closed
 }
 
-// transport reports whether an injected error is a broken connection.
-func transport(err error) bool { return remote.Broken(err) }
+// transport reports whether an injected error is a broken connection
+// (a *remote.TransportError, as Broken returns); any other error is the
+// command's own failure.
+func transport(err error) bool {
+	var te *remote.TransportError
+	return errors.As(err, &te)
+}
