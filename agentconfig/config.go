@@ -41,6 +41,11 @@ type Config struct {
 	Routes []Route `yaml:"routes"`
 	// Streams are L4 TCP listeners proxied to an upstream's servers.
 	Streams []Stream `yaml:"streams"`
+	// SHA256 is the hex SHA-256 of the bytes this configuration was
+	// parsed from (set by Parse and Load; not a key of the file). The
+	// agent reports it in /status, so deploy can tell whether the config
+	// on disk is the one running.
+	SHA256 string `yaml:"-" json:"-"`
 }
 
 // Listener is one HTTP or HTTPS listening address.
