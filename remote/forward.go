@@ -31,7 +31,7 @@ func (s *SSH) DialContext(ctx context.Context, network, addr string) (net.Conn, 
 		// AllowStreamLocalForwarding or DisableForwarding say no.
 		ch, err := s.client.DialContext(ctx, "unix", addr)
 		if err != nil {
-			return fail(openErr(err))
+			return fail(s.dialErr(ctx, err))
 		}
 		conn, err := bridge(ch, &net.UnixAddr{Name: addr, Net: "unix"})
 		if err != nil {
@@ -63,7 +63,7 @@ func (s *SSH) DialContext(ctx context.Context, network, addr string) (net.Conn, 
 	}
 	ch, err := s.client.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return fail(openErr(err))
+		return fail(s.dialErr(ctx, err))
 	}
 	var raddr net.Addr = &net.TCPAddr{}
 	if ipErr == nil {
@@ -75,6 +75,16 @@ func (s *SSH) DialContext(ctx context.Context, network, addr string) (net.Conn, 
 		return fail(err)
 	}
 	return conn, nil
+}
+
+// dialErr is openErr for a refused channel; any other failure (but the
+// caller's own deadline) is the connection's: a *TransportError.
+func (s *SSH) dialErr(ctx context.Context, err error) error {
+	var oe *ssh.OpenChannelError
+	if errors.As(err, &oe) || ctx.Err() != nil {
+		return openErr(err)
+	}
+	return &TransportError{Host: s.name, Err: err}
 }
 
 // openErr adds the errno that sshd's message names, so callers (probe)

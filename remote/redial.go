@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -205,9 +204,10 @@ func (e *TransportError) Error() string { return e.Err.Error() }
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // Broken reports whether err means the connection itself failed (closed,
-// reset, stalled) rather than the command or file operation: an exit
-// status, a missing file, a refused channel or the caller's own deadline
-// are not broken transports.
+// reset, stalled) rather than the command or file operation: SSH and
+// Redialer return a *TransportError then. An exit status, a missing file,
+// a refused channel or the caller's own deadline are not broken
+// transports, nor is any other error.
 func Broken(err error) bool {
 	if err == nil {
 		return false
@@ -216,23 +216,6 @@ func Broken(err error) bool {
 	if errors.As(err, &te) {
 		return true
 	}
-	var ee *ExitError
-	var se *sftp.StatusError
-	var oe *ssh.OpenChannelError
-	var he *HostKeyError
-	var ae *AuthError
-	switch {
-	case errors.As(err, &ee), errors.As(err, &se), errors.As(err, &oe), errors.As(err, &he), errors.As(err, &ae):
-		return false
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission), errors.Is(err, fs.ErrExist),
-		errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EROFS):
-		return false
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return false // a local file operation failed, not a connection
-	}
-	return true
+	var me *ssh.ExitMissingError
+	return errors.As(err, &me) || errors.Is(err, ErrStalled) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }

@@ -63,7 +63,7 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin []byte) (Result, error)
 	go func() {
 		sess, err := s.client.NewSession()
 		if err != nil {
-			done <- outcome{err: fmt.Errorf("%s: open session for %q: %w", s.name, shortCmd(cmd), err)}
+			done <- outcome{err: &TransportError{Host: s.name, Err: fmt.Errorf("%s: open session for %q: %w", s.name, shortCmd(cmd), err)}}
 			return
 		}
 		sessc <- sess
@@ -91,20 +91,25 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin []byte) (Result, error)
 		return Result{}, fmt.Errorf("%s: %q: %w", s.name, shortCmd(cmd), ctx.Err())
 	}
 	res, err := o.res, o.err
-	if err != nil && !isExit(err) {
-		select {
-		case <-s.closed:
-			err = fmt.Errorf("%w (connection closed: the keepalive got no answer, or the host went away)", err)
-		default:
-		}
-	}
 	var ee *ssh.ExitError
 	if errors.As(err, &ee) {
 		res.ExitCode = ee.ExitStatus()
 		return res, &ExitError{Host: s.name, Cmd: cmd, Result: res}
 	}
 	if err != nil {
-		return res, fmt.Errorf("%s: run %q: %w", s.name, shortCmd(cmd), err)
+		// Anything but an exit status means the connection failed under
+		// the command (a missing exit status, EOF, a closed session).
+		why := ""
+		select {
+		case <-s.closed:
+			why = " (connection closed: the keepalive got no answer, or the host went away)"
+		default:
+		}
+		var te *TransportError
+		if errors.As(err, &te) {
+			return res, err
+		}
+		return res, &TransportError{Host: s.name, Err: fmt.Errorf("%s: run %q: %w%s", s.name, shortCmd(cmd), err, why)}
 	}
 	return res, nil
 }
@@ -140,8 +145,3 @@ func (s *SSH) Ping(ctx context.Context, timeout time.Duration) error {
 
 // ErrStalled is wrapped by Ping when the connection stopped answering.
 var ErrStalled = errors.New("connection stalled")
-
-func isExit(err error) bool {
-	var ee *ssh.ExitError
-	return errors.As(err, &ee)
-}

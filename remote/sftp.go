@@ -23,11 +23,16 @@ func (s *SSH) sftpClient() (*sftp.Client, error) {
 	}
 	select {
 	case <-s.closed:
-		return nil, fmt.Errorf("%s: connection closed", s.name)
+		return nil, &TransportError{Host: s.name, Err: fmt.Errorf("%s: connection closed", s.name)}
 	default:
 	}
 	sc, err := sftp.NewClient(s.client)
 	if err != nil {
+		select {
+		case <-s.closed:
+			return nil, &TransportError{Host: s.name, Err: fmt.Errorf("%s: start sftp: %w", s.name, err)}
+		default:
+		}
 		return nil, fmt.Errorf("%s: start sftp: %w (enable the sftp subsystem in the host's sshd_config)", s.name, err)
 	}
 	s.sc = sc
@@ -147,8 +152,21 @@ func (s *SSH) Remove(ctx context.Context, p string) error {
 }
 
 // pathErr names the host and path; sftp's "file does not exist" status
-// becomes fs.ErrNotExist.
+// becomes fs.ErrNotExist, and a lost connection a *TransportError.
 func (s *SSH) pathErr(op, p string, err error) error {
+	closed := false
+	select {
+	case <-s.closed:
+		closed = true
+	default:
+	}
+	if closed || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, sftp.ErrSSHFxNoConnection) {
+		var te *TransportError
+		if !errors.As(err, &te) {
+			return &TransportError{Host: s.name, Err: fmt.Errorf("%s: %s %s: %w", s.name, op, p, err)}
+		}
+		return err
+	}
 	var se *sftp.StatusError
 	if errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxNoSuchFile {
 		err = fmt.Errorf("%w (%v)", fs.ErrNotExist, err)

@@ -235,6 +235,9 @@ func (s *shell) builtin(args []string, stdin []byte, out, errb *bytes.Buffer) (i
 		hd = h.Handlers[base(name)]
 	}
 	if hd == nil {
+		hd = h.Fallback
+	}
+	if hd == nil {
 		return 0, nil
 	}
 	h.mu.Unlock()

@@ -28,6 +28,9 @@ type Fake struct {
 	// Handlers answer programs by name (args[0], or its base name).
 	// Without one a program succeeds silently.
 	Handlers map[string]Handler
+	// Fallback answers a program no handler knows (nil: it succeeds
+	// silently), e.g. a binary the test uploaded.
+	Fallback Handler
 	// Fail, when set, is asked before every operation: op is a shell
 	// built-in or program name, or "write", "read", "remove", "dial";
 	// args are its words (the path for file operations). A non-nil error
