@@ -118,6 +118,7 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	root.AddCommand(newEndpointsCmd(f, g))
 	root.AddCommand(newDeployCmd(f, g))
 	root.AddCommand(newInstallCmd(f, g))
+	root.AddCommand(newLockCmd(f, g))
 	root.AddCommand(newSweepCmd(f, g))
 	root.AddCommand(newDiagnoseCmd(f, g))
 	root.AddCommand(newCertCmd(f, g))
