@@ -167,6 +167,15 @@ func Run(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 	fleetAddrs := map[netip.Addr]fleetAddr{}
 	for i, h := range f.Hosts {
 		hr := &rep.Hosts[i]
+		for _, t := range []*Target{&hr.IPv4, &hr.IPv6} {
+			if t.deploy != nil && hr.Deploy == nil {
+				hr.Deploy = t.deploy
+			}
+		}
+		if hr.Agent != nil && hr.Agent.deploy != nil {
+			hr.Deploy = hr.Agent.deploy // the lock says more than the health answer
+		}
+		deploying := hr.Deploy != nil && !hr.Deploy.Overdue
 		for fi, pair := range []struct {
 			ip string
 			t  *Target
@@ -175,7 +184,8 @@ func Run(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 				continue
 			}
 			if a, err := netip.ParseAddr(pair.ip); err == nil {
-				fleetAddrs[a] = fleetAddr{healthy: pair.t.Status == StatusOK}
+				// A host in the middle of a deploy stays where it is in DNS.
+				fleetAddrs[a] = fleetAddr{healthy: pair.t.Status == StatusOK || deploying}
 			}
 			hr.TLS = worseTLS(hr.TLS, withAddress(pair.t.TLS, pair.t.Address))
 			if hr.Upstreams == nil {
