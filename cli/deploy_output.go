@@ -195,8 +195,11 @@ func (r *rollouter) hostError(h provision.HostResult) string {
 		if sig != nil {
 			by = signalName(sig)
 		}
-		if h.Status == provision.StatusRolledBack {
+		switch h.Status {
+		case provision.StatusRolledBack:
 			return "stopped by " + by + " before the change was complete; rolled back to the previous version"
+		case provision.StatusAborted:
+			return "stopped by " + by + " before anything was replaced; the host is as it was"
 		}
 		return "stopped by " + by + " before the change was complete; " + h.Error
 	case errors.Is(h.Err, provision.ErrRunTimeout) && r.g.Timeout > 0:

@@ -26,6 +26,13 @@ func applyHost(ctx context.Context, f *fleet.Fleet, o Options, st *hostState, ho
 		defer cancel()
 		_ = markAgent(uctx, h, f.Agent.Admin, holder, false)
 	}()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+		defer cancel()
+		if err := removeTemps(cctx, st.conn, o.Layout, ManagedPaths(f, o.Layout)); err != nil {
+			st.res.Notes = append(st.res.Notes, "temporary files could not be removed ("+err.Error()+"); the next deploy removes them")
+		}
+	}()
 	j, err := Apply(ctx, h, st.plan)
 	if err == nil {
 		err = gate(ctx, f, o, st, h, j, holder, logf)

@@ -92,12 +92,20 @@ func upload(ctx context.Context, h Host, changes []Change) error {
 	var b strings.Builder
 	b.WriteString("set -e\n")
 	var staged []string
+	var size int64
+	for _, c := range changes {
+		if c.Op == OpCreate || c.Op == OpUpdate {
+			size += int64(len(c.Data))
+		}
+	}
 	for _, c := range changes {
 		if c.Op != OpCreate && c.Op != OpUpdate {
 			continue
 		}
+		if len(staged) == 0 {
+			h.logf("uploading %s", mb(size))
+		}
 		s := stagePath(c.Path, h.RunID)
-		h.logf("uploading %s (%s)", c.Path, mb(int64(len(c.Data))))
 		if err := h.WriteFile(ctx, s, c.Data, c.Mode); err != nil {
 			return fmt.Errorf("upload %s: %w", c.Path, err)
 		}

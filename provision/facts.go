@@ -109,17 +109,55 @@ func factsScript(l Layout, sp gatherSpec) string {
 	for _, d := range spaceDirs(l, sp.files) {
 		sec("df "+d, "df -Pk -- "+q(d)+" 2>/dev/null")
 	}
-	dirs := managedDirs(sp.files)
-	for i, d := range dirs {
-		dirs[i] = q(d)
-	}
-	sec("temps", "find -- "+strings.Join(dirs, " ")+" -maxdepth 1 -name '.*"+remote.TempInfix+"*' 2>/dev/null")
+	sec("temps", tempsCmd(l, sp.files))
 	if sp.admin != "" {
 		sec("status", "test -x "+q(l.Binary)+" && "+q(l.Binary)+" agent status --json --admin "+q(sp.admin)+" 2>/dev/null")
 	}
 	sec("journal", "cat -- "+q(l.Journal())+" 2>/dev/null")
 	b.WriteString("echo\necho '::end'\n")
 	return b.String()
+}
+
+// tempsCmd lists the temporary files next to the managed files and in the
+// state directory.
+func tempsCmd(l Layout, files []string) string {
+	dirs := managedDirs(append(files, path.Join(l.StateDir, JournalName)))
+	for i, d := range dirs {
+		dirs[i] = remote.ShellQuote(d)
+	}
+	return "find -- " + strings.Join(dirs, " ") + " -maxdepth 1 -name '.*" + remote.TempInfix + "*' 2>/dev/null"
+}
+
+// parseTemps reads tempsCmd's output, leaving out the temporary files of
+// lock attempts (another run may be trying the lock right now).
+func parseTemps(out string) []string {
+	var temps []string
+	for line := range strings.Lines(out) {
+		p := strings.TrimSpace(line)
+		if p != "" && !strings.HasPrefix(path.Base(p), "."+LockName+".") {
+			temps = append(temps, p)
+		}
+	}
+	return temps
+}
+
+// removeTemps removes the temporary files left next to the managed files
+// (a cut-off upload, a journal write cut off): while this run holds the
+// lock, no other edgectl run writes there.
+func removeTemps(ctx context.Context, h remote.Host, l Layout, files []string) error {
+	res, err := h.Run(ctx, tempsCmd(l, files), nil)
+	if err != nil && remote.ExitCode(err) < 0 {
+		return err
+	}
+	temps := parseTemps(string(res.Stdout))
+	if len(temps) == 0 {
+		return nil
+	}
+	for i, t := range temps {
+		temps[i] = remote.ShellQuote(t)
+	}
+	_, err = h.Run(ctx, "rm -f -- "+strings.Join(temps, " "), nil)
+	return err
 }
 
 // managedDirs are the distinct directories of files, sorted.
@@ -262,11 +300,7 @@ func parseFacts(out []byte) (Facts, error) {
 			}
 		}
 	}
-	for line := range strings.Lines(s["temps"]) {
-		if p := strings.TrimSpace(line); p != "" {
-			f.StaleTemps = append(f.StaleTemps, p)
-		}
-	}
+	f.StaleTemps = parseTemps(s["temps"])
 	if st := strings.TrimSpace(s["status"]); st != "" {
 		var a AgentFacts
 		if json.Unmarshal([]byte(st), &a) == nil {

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -11,10 +12,9 @@ import (
 )
 
 // lockAll takes the lock of every host in states, all or nothing: first
-// all at once without waiting; when some are held and waiting is allowed,
-// it lets go of what it has and takes them one by one in name order
-// (so two runs waiting for each other cannot deadlock), waiting up to
-// o.LockWait in all. On failure it holds nothing and returns one error per
+// all at once without waiting; when some are held, it lets go of what it
+// has and takes them one by one in name order (so two runs cannot hold
+// parts each, or deadlock), waiting up to o.LockWait in all. On failure it holds nothing and returns one error per
 // host it could not lock.
 func lockAll(ctx context.Context, states []*hostState, holder hostlock.Holder, o Options, emit func(host, format string, a ...any)) []error {
 	start := time.Now()
@@ -44,39 +44,28 @@ func lockAll(ctx context.Context, states []*hostState, holder hostlock.Holder, o
 		wg.Go(func() { errs[i] = try(st, 0) })
 	}
 	wg.Wait()
-	failed := collect(errs)
-	if len(failed) == 0 {
+	if errors.Join(errs...) == nil {
 		return nil
 	}
-	if o.LockWait > 0 {
-		releaseAll(ctx, states)
-		order := append([]*hostState(nil), states...)
-		sort.Slice(order, func(i, j int) bool { return order[i].host.Name < order[j].host.Name })
-		for _, st := range order {
-			if err := try(st, max(o.LockWait-time.Since(start), 0)); err != nil {
-				releaseAll(ctx, states)
-				st.lockErr = err
-				return []error{err}
-			}
-		}
-		return nil
-	}
-	for i, st := range states {
-		st.lockErr = errs[i]
-	}
+	// Two runs that started together may each hold some of the locks:
+	// both let go, then take them in name order, so the one that gets the
+	// first host gets them all and the other waits, or stops. The short
+	// grace covers the other run letting go of its part.
 	releaseAll(ctx, states)
-	return failed
+	order := append([]*hostState(nil), states...)
+	sort.Slice(order, func(i, j int) bool { return order[i].host.Name < order[j].host.Name })
+	for _, st := range order {
+		if err := try(st, max(o.LockWait-time.Since(start), lockGrace)); err != nil {
+			releaseAll(ctx, states)
+			st.lockErr = err
+			return []error{err}
+		}
+	}
+	return nil
 }
 
-func collect(errs []error) []error {
-	var out []error
-	for _, e := range errs {
-		if e != nil {
-			out = append(out, e)
-		}
-	}
-	return out
-}
+// lockGrace is how long a lock is waited for after two runs collided.
+const lockGrace = 2 * time.Second
 
 // releaseAll lets go of every lock held in states.
 func releaseAll(ctx context.Context, states []*hostState) {

@@ -55,6 +55,8 @@ func (u UnitState) Failing(baseline int) string {
 	switch {
 	case u.ActiveState == "failed":
 		return fmt.Sprintf("failed (%s%s)", u.Result, exit)
+	case u.SubState == "auto-restart" && u.NRestarts == 0:
+		return fmt.Sprintf("is restart-looping: it stopped right after its start%s, and systemd is restarting it", exit)
 	case u.SubState == "auto-restart":
 		return fmt.Sprintf("is restart-looping (%d automatic restarts%s)", u.NRestarts, exit)
 	case u.NRestarts > baseline:
