@@ -27,7 +27,6 @@ const (
 	StepAgent        = "agent"         // the agent reloads, upgrades, restarts or starts
 	StepGate         = "gate"          // the health gate
 	StepRollback     = "rollback"      // backups restored (after a failure)
-	StepRelease      = "release"       // the lock released
 )
 
 // Host is what Apply needs besides the plan: the connection, the layout,
