@@ -110,26 +110,58 @@ func Run(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 	for i, h := range f.Hosts {
 		hr := &rep.Hosts[i]
 		hr.Name = h.Name
-		for fi, ip := range []string{h.IPv4, h.IPv6} {
+		probeOne := func(fi int, ip string) {
 			t := &hr.IPv4
 			if fi == 1 {
 				t = &hr.IPv6
 			}
-			if ip == "" {
-				*t = Target{Status: StatusSkip}
-				continue
+			*t, ups[i][fi] = probeAddr(ctx, sp, ip)
+		}
+		notOne := func(fi int, ip string) {
+			t := &hr.IPv4
+			if fi == 1 {
+				t = &hr.IPv6
 			}
-			bounded(func() { *t, ups[i][fi] = probeAddr(ctx, sp, ip) },
-				func() {
-					*t = Target{Status: StatusFail, Address: joinPort(ip, sp.port), Kind: "timeout", Error: notProbed}
-				})
+			*t = Target{Status: StatusFail, Address: joinPort(ip, sp.port), Kind: "timeout", Error: notProbed}
+		}
+		addrs := []string{h.IPv4, h.IPv6}
+		for fi, ip := range addrs {
+			if ip == "" {
+				if fi == 0 {
+					hr.IPv4 = Target{Status: StatusSkip}
+				} else {
+					hr.IPv6 = Target{Status: StatusSkip}
+				}
+			}
 		}
 		if opts.Deep {
+			// The host first, then its addresses: a deploy that restarts
+			// the agent while an address is probed already holds the
+			// host's lock when it is read, so the failure is seen as the
+			// deploy's. (Read after the probes, a deploy that just ended
+			// would leave a failure unexplained.)
 			ds := deepSpec{admin: f.Agent.Admin, probe: sp, timeout: opts.ProbeTimeout}
-			bounded(func() { hr.Agent = deepHost(ctx, opts.Dialer, h, ds) },
-				func() {
-					hr.Agent = &AgentReport{Status: StatusFail, BindV6Only: -1, Service: "unknown", Upstreams: []Upstream{}, Error: h.Name + ": " + notProbed}
-				})
+			bounded(func() {
+				hr.Agent = deepHost(ctx, opts.Dialer, h, ds)
+				for fi, ip := range addrs {
+					if ip != "" {
+						probeOne(fi, ip)
+					}
+				}
+			}, func() {
+				hr.Agent = &AgentReport{Status: StatusFail, BindV6Only: -1, Service: "unknown", Upstreams: []Upstream{}, Error: h.Name + ": " + notProbed}
+				for fi, ip := range addrs {
+					if ip != "" {
+						notOne(fi, ip)
+					}
+				}
+			})
+			continue
+		}
+		for fi, ip := range addrs {
+			if ip != "" {
+				bounded(func() { probeOne(fi, ip) }, func() { notOne(fi, ip) })
+			}
 		}
 	}
 	rep.DNS = DNSReport{Resolver: resolver, Domains: []DomainReport{}}
