@@ -210,7 +210,7 @@ func outcome(t *testing.T, name string, first result, firstMsg string, rerun *re
 	t.Helper()
 	re := "-"
 	if rerun != nil {
-		re = fmt.Sprintf("exit %d: %s", rerun.code, rerunMsg)
+		re = fmt.Sprintf("exit %d after %s: %s", rerun.code, rerun.took.Round(100*time.Millisecond), rerunMsg)
 	}
-	t.Logf("OUTCOME | %s | exit %d: %s | %s | %s", name, first.code, firstMsg, re, end)
+	t.Logf("OUTCOME | %s | exit %d after %s: %s | %s | %s", name, first.code, first.took.Round(100*time.Millisecond), firstMsg, re, end)
 }
