@@ -215,6 +215,15 @@ func TestDeploy(t *testing.T) {
 		if st, _ := os.Stat(empty); st.Size() != 0 {
 			t.Fatal("known_hosts was written without --accept-new")
 		}
+		// A dry run changes nothing anywhere, not even known_hosts with
+		// --accept-new: the keys are trusted for that run only.
+		r = edgectl(t, v1, "deploy", p, "--dry-run", "--accept-new")
+		if r.code != 0 || strings.Count(r.stdout, "trusted for this dry run only") != 3 {
+			t.Fatalf("dry run with --accept-new:\n%s", r)
+		}
+		if st, _ := os.Stat(empty); st.Size() != 0 {
+			t.Fatal("known_hosts was written by a dry run")
+		}
 	})
 
 	t.Run("first install on three hosts", func(t *testing.T) {
