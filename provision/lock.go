@@ -55,7 +55,7 @@ func lockAll(ctx context.Context, states []*hostState, holder hostlock.Holder, o
 	order := append([]*hostState(nil), states...)
 	sort.Slice(order, func(i, j int) bool { return order[i].host.Name < order[j].host.Name })
 	for _, st := range order {
-		if err := try(st, max(o.LockWait-time.Since(start), lockGrace)); err != nil {
+		if err := try(st, max(max(o.LockWait, lockGrace)-time.Since(start), 0)); err != nil {
 			releaseAll(ctx, states)
 			st.lockErr = err
 			return []error{err}
@@ -64,7 +64,8 @@ func lockAll(ctx context.Context, states []*hostState, holder hostlock.Holder, o
 	return nil
 }
 
-// lockGrace is how long a lock is waited for after two runs collided.
+// lockGrace is how long, in all, locks are waited for after two runs
+// collided (or LockWait when longer).
 const lockGrace = 2 * time.Second
 
 // releaseAll lets go of every lock held in states.
