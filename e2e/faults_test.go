@@ -164,7 +164,8 @@ func TestDeployFaults(t *testing.T) {
 
 	t.Run("two deploys at once", func(t *testing.T) {
 		// From a third config, so that both runs have work on every host.
-		if r := edgectl(t, cur.bin, "deploy", write("c.yaml", "62s", "/opt/sample/sampleapp -listen [::]:8000"), "--yes"); r.code != 0 {
+		C := write("c.yaml", "62s", "/opt/sample/sampleapp -listen [::]:8000")
+		if r := edgectl(t, cur.bin, "deploy", C, "--yes"); r.code != 0 {
 			t.Fatalf("deploy C:\n%s", r)
 		}
 		// Without waiting: a run that finds another's lock changes nothing
@@ -198,6 +199,9 @@ func TestDeployFaults(t *testing.T) {
 		outcome(t, "two deploys at once, no waiting (A)", ra, lineWith(ra.stdout, "host(s)")+lineWith(ra.stderr, "edgectl:"), nil, "", strings.Join(ends, "; "))
 		outcome(t, "two deploys at once, no waiting (B)", rb, lineWith(rb.stdout, "host(s)")+lineWith(rb.stderr, "edgectl:"), nil, "", "")
 		cur = end
+		if r := edgectl(t, cur.bin, "deploy", C, "--yes"); r.code != 0 {
+			t.Fatalf("deploy C:\n%s", r)
+		}
 		// With --lock-wait the second waits for the first: both deploy,
 		// one after the other, and the fleet ends on the later one.
 		var mu sync.Mutex
@@ -222,7 +226,11 @@ func TestDeployFaults(t *testing.T) {
 			ends = append(ends, endState(t, b, h.Name, last))
 		}
 		waited := strings.Contains(res[0].stderr+res[1].stderr, "waiting for the lock")
-		outcome(t, "two deploys at once, --lock-wait", res[0], fmt.Sprintf("A and B both exit 0, one waited (%v)", waited), &res[1], "", strings.Join(ends, "; "))
+		if !strings.Contains(res[0].stdout, "3 deployed") || !strings.Contains(res[1].stdout, "3 deployed") || !waited {
+			t.Errorf("with --lock-wait each run should deploy every host, one after waiting:\n%s\n%s", res[0], res[1])
+		}
+		outcome(t, "two deploys at once, --lock-wait (A)", res[0], lineWith(res[0].stdout, "host(s)"), nil, "", strings.Join(ends, "; "))
+		outcome(t, "two deploys at once, --lock-wait (B)", res[1], lineWith(res[1].stdout, "host(s)")+fmt.Sprintf("; one waited: %v; the later is %s", waited, last.name), nil, "", "")
 		cur = last
 	})
 
