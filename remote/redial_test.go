@@ -147,3 +147,18 @@ func TestDialUnix(t *testing.T) {
 		t.Fatalf("read %q, %v", b, err)
 	}
 }
+
+// TestConnectTimeoutNamed: the message names the time that applied (the
+// caller's shorter deadline), not the default connect timeout.
+func TestConnectTimeoutNamed(t *testing.T) {
+	t.Parallel()
+	srv := sshtest.Start(t, sshtest.Options{})
+	srv.Signal(syscall.SIGSTOP) // accepts TCP (the kernel does), never answers SSH
+	defer srv.Signal(syscall.SIGCONT)
+	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
+	defer cancel()
+	_, err := remote.DialSSH(ctx, srv.Config("edge-1"))
+	if err == nil || !strings.Contains(err.Error(), "no answer within 1.5s") {
+		t.Fatalf("DialSSH with a 1.5s deadline: %v", err)
+	}
+}
