@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -19,11 +20,17 @@ import (
 
 // Status is the admin API's GET /status answer.
 type Status struct {
-	Version     string                 `json:"version"`
-	PID         int                    `json:"pid"`
-	Started     time.Time              `json:"started"`
-	Draining    bool                   `json:"draining"`
-	Config      string                 `json:"config"`
+	Version  string    `json:"version"`
+	PID      int       `json:"pid"`
+	Started  time.Time `json:"started"`
+	Draining bool      `json:"draining"`
+	Config   string    `json:"config"`
+	// ConfigSHA256 is the SHA-256 of the config file as the agent last
+	// loaded it (at start or by a reload): deploy compares it with the
+	// file it installed.
+	ConfigSHA256 string `json:"config_sha256"`
+	// Deploy is set while a deploy says it is changing this host.
+	Deploy      *DeployMark            `json:"deploy,omitempty"`
 	Reloads     uint64                 `json:"reloads"`
 	ReloadError string                 `json:"reload_error,omitempty"`
 	Listeners   []string               `json:"listeners"`
@@ -32,6 +39,31 @@ type Status struct {
 	Upstreams   []proxy.UpstreamStatus `json:"upstreams"`
 	Certs       []certstore.CertStatus `json:"certificates"`
 	Endpoints   *EndpointsStatus       `json:"endpoints,omitempty"`
+}
+
+// DeployMark is what `edgectl deploy` tells the agent (POST /deploy on the
+// admin socket) while it changes the host, so that health answers and
+// sweeps can tell a deploy from an outage. It lasts until DELETE /deploy,
+// the agent's exit, or is reported overdue after MaxMS.
+type DeployMark struct {
+	// Holder is user@machine of the deploy, Command its command line.
+	Holder  string `json:"holder"`
+	Command string `json:"command"`
+	// MaxMS is the deploy's maximum time; Since when the mark was set
+	// (the agent's clock) and AgeMS how long ago.
+	MaxMS int64     `json:"max_ms"`
+	Since time.Time `json:"since"`
+	AgeMS int64     `json:"age_ms"`
+}
+
+func (a *Agent) deployMark() *DeployMark {
+	m := a.deploy.Load()
+	if m == nil {
+		return nil
+	}
+	c := *m
+	c.AgeMS = time.Since(c.Since).Milliseconds()
+	return &c
 }
 
 // StreamStatus is one L4 listener in /status.
@@ -45,7 +77,8 @@ type StreamStatus struct {
 func (a *Agent) Status() Status {
 	s := Status{
 		Version: a.Version, PID: os.Getpid(), Started: a.started, Draining: a.draining.Load(),
-		Config: a.cfgPath, Connections: a.handler.Conns(), Reloads: a.reloads.Load(),
+		Config: a.cfgPath, ConfigSHA256: a.cfg.Load().SHA256, Deploy: a.deployMark(),
+		Connections: a.handler.Conns(), Reloads: a.reloads.Load(),
 		Upstreams: a.handler.Table().Status(time.Now()),
 		Listeners: []string{}, Streams: []StreamStatus{}, Certs: []certstore.CertStatus{},
 	}
@@ -111,6 +144,22 @@ func (a *Agent) adminMux() *http.ServeMux {
 	})
 	mux.HandleFunc("DELETE /drain", func(w http.ResponseWriter, _ *http.Request) {
 		a.draining.Store(false)
+		writeJSON(w, 200, map[string]string{"status": "serving"})
+	})
+	// POST /deploy marks the agent as being deployed (body: holder,
+	// command, max_ms); DELETE /deploy clears the mark.
+	mux.HandleFunc("POST /deploy", func(w http.ResponseWriter, r *http.Request) {
+		var m DeployMark
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&m); err != nil || m.MaxMS <= 0 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"status": "rejected", "error": "want JSON with holder, command and max_ms > 0"})
+			return
+		}
+		m.Since, m.AgeMS = time.Now(), 0
+		a.deploy.Store(&m)
+		writeJSON(w, 200, map[string]string{"status": "deploying"})
+	})
+	mux.HandleFunc("DELETE /deploy", func(w http.ResponseWriter, _ *http.Request) {
+		a.deploy.Store(nil)
 		writeJSON(w, 200, map[string]string{"status": "serving"})
 	})
 	return mux

@@ -44,7 +44,8 @@ type Agent struct {
 	adminLn   net.Listener
 	metricsLn net.Listener
 	started   time.Time
-	draining  atomic.Bool // health answers 503
+	draining  atomic.Bool                // health answers 503
+	deploy    atomic.Pointer[DeployMark] // set while a deploy changes this host
 	bgCtx     context.Context
 	bgCancel  context.CancelFunc
 

@@ -2,6 +2,8 @@ package agent_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -494,9 +496,10 @@ func TestAdminSocket(t *testing.T) {
 			t.Fatalf("status %d, Content-Type %q, want 200 application/json: %s", code, hdr.Get("Content-Type"), body)
 		}
 		var st struct {
-			PID       int      `json:"pid"`
-			Listeners []string `json:"listeners"`
-			Upstreams []struct {
+			PID          int      `json:"pid"`
+			ConfigSHA256 string   `json:"config_sha256"`
+			Listeners    []string `json:"listeners"`
+			Upstreams    []struct {
 				Name    string `json:"name"`
 				Servers []struct {
 					Addr   string `json:"addr"`
@@ -517,6 +520,13 @@ func TestAdminSocket(t *testing.T) {
 		if len(st.Upstreams) != 1 || st.Upstreams[0].Name != "api" {
 			t.Fatalf("upstreams %+v, want just api", st.Upstreams)
 		}
+		data, err := os.ReadFile(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(data); st.ConfigSHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("config_sha256 %q, want the file's %x", st.ConfigSHA256, sum)
+		}
 		got := st.Upstreams[0].Servers
 		want := []struct {
 			Addr   string `json:"addr"`
@@ -525,6 +535,29 @@ func TestAdminSocket(t *testing.T) {
 		}{{up, false, "up"}, {down, true, "down"}}
 		if !slices.Equal(got, want) {
 			t.Errorf("servers %+v, want %+v", got, want)
+		}
+	})
+
+	t.Run("deploy mark", func(t *testing.T) {
+		// A deploy marks the agent: the public health answer says so
+		// (without names), /status names the holder; DELETE clears it.
+		req, _ := http.NewRequest(http.MethodPost, "http://agent/deploy", strings.NewReader(`{"holder":"ops@laptop","command":"deploy fleet.yaml","max_ms":60000}`))
+		if resp, err := admin.Do(req); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("POST /deploy: %v %v", resp, err)
+		}
+		_, body, _, err := get(c, urlFor("127.0.0.1", port, "/health"))
+		if err != nil || !strings.Contains(body, `"deploy":{"age_ms":`) || !strings.Contains(body, `"max_ms":60000`) || strings.Contains(body, "ops@laptop") {
+			t.Fatalf("health during a deploy: %s %v", body, err)
+		}
+		if _, body, _, _ := get(admin, "http://agent/status"); !strings.Contains(body, `"holder": "ops@laptop"`) {
+			t.Fatalf("status during a deploy: %s", body)
+		}
+		req, _ = http.NewRequest(http.MethodDelete, "http://agent/deploy", nil)
+		if resp, err := admin.Do(req); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("DELETE /deploy: %v %v", resp, err)
+		}
+		if _, body, _, _ := get(c, urlFor("127.0.0.1", port, "/health")); strings.Contains(body, "deploy") {
+			t.Fatalf("health after the deploy: %s", body)
 		}
 	})
 

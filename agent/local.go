@@ -20,6 +20,14 @@ type healthBody struct {
 	Service  string                    `json:"service,omitempty"`
 	Version  string                    `json:"version,omitempty"`
 	Upstream map[string]upstreamHealth `json:"upstreams,omitempty"`
+	// Deploy is present while a deploy is changing the host: how long it
+	// has run and may run. No names: the health path is public.
+	Deploy *deployHealth `json:"deploy,omitempty"`
+}
+
+type deployHealth struct {
+	AgeMS int64 `json:"age_ms"`
+	MaxMS int64 `json:"max_ms"`
 }
 
 type upstreamHealth struct {
@@ -164,6 +172,9 @@ func (a *Agent) health(details bool) *proxy.LocalResponse {
 		if us.Live == 0 {
 			b.Status = "degraded"
 		}
+	}
+	if m := a.deployMark(); m != nil {
+		b.Deploy = &deployHealth{AgeMS: m.AgeMS, MaxMS: m.MaxMS}
 	}
 	status := 200
 	if a.draining.Load() {

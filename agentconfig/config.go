@@ -64,6 +64,11 @@ type Config struct {
 	// they are replaced by what the agent saw itself (the peer address,
 	// the scheme and the Host). Default: none, nobody is trusted.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// SHA256 is the hex SHA-256 of the bytes this configuration was
+	// parsed from (set by Parse and Load; not a key of the file). The
+	// agent reports it in /status, so deploy can tell whether the config
+	// on disk is the one running.
+	SHA256 string `yaml:"-" json:"-"`
 }
 
 // Limits are the timeouts and caps of client connections. Each default is

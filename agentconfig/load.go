@@ -1,6 +1,8 @@
 package agentconfig
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 
@@ -39,5 +41,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		out.Sort()
 		return nil, out
 	}
+	sum := sha256.Sum256(data)
+	c.SHA256 = hex.EncodeToString(sum[:])
 	return &c, nil
 }

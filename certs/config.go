@@ -19,9 +19,10 @@ import (
 // there is nothing to put in a certificate.
 var ErrNoDomains = errors.New("no domains to certify: the fleet file lists none under domains")
 
-// Dialer connects to a fleet host: remote.SSHDialer in production,
-// remote.Local behind remote.Rooted in tests.
-type Dialer = remote.Dialer
+// Dialer connects to a fleet host: provision.SSHDialer in production,
+// remote.Local behind remotetest.Rooted in tests. It has the shape of
+// provision.Dialer without importing provision.
+type Dialer = func(ctx context.Context, h fleet.Host) (remote.Host, error)
 
 // Config is what every operation needs.
 type Config struct {

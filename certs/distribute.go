@@ -12,9 +12,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/edgectl/edgectl/hostlock"
 	"github.com/edgectl/edgectl/probe"
 	"github.com/edgectl/edgectl/remote"
 )
+
+// hostLockWait is how long distribution waits for a host locked by a
+// deploy or install.
+const hostLockWait = 2 * time.Minute
 
 // stagingDir is where a pair is uploaded before being moved into place;
 // the agent's certificate store ignores directories starting with ".".
@@ -82,7 +87,9 @@ func (d *Distribution) OK() bool {
 }
 
 // distribute writes cert to tls.certs_dir/<name>/ on every host and waits
-// until every host address serves its serial.
+// until every host address serves its serial. Each host's lock
+// (hostlock) is held while its files are written, so distribution never
+// runs into the middle of a deploy: it waits up to hostLockWait for one.
 //
 // The files are uploaded into certs_dir/.edgectl-staging/ (ignored by the
 // agent), given the owner of certs_dir (the agent's user must read the key),
@@ -94,7 +101,16 @@ func distribute(ctx context.Context, c *Config, conns []*conn, cert *StoredCert)
 	d := &Distribution{Name: cert.Meta.Name, Serial: cert.Meta.Serial, Addrs: []AddrCheck{}}
 	start := time.Now()
 	certsDir := c.Fleet.Agent.TLS.CertsDir
+	holder := hostlock.Self(hostlock.KindCert, "cert distribution of "+cert.Meta.Name, hostLockWait+5*time.Minute)
 	errs := forEach(conns, func(cn *conn) error {
+		// A deploy or install changing the host now is waited for.
+		l, err := hostlock.Acquire(ctx, cn.rh, holder, hostlock.Options{Wait: hostLockWait, OnWait: func(st hostlock.Status) {
+			c.Log.Info("waiting for the host's lock", "host", cn.host.Name, "holder", st.Describe())
+		}})
+		if err != nil {
+			return fmt.Errorf("take the host's lock: %w", err)
+		}
+		defer l.Release(context.WithoutCancel(ctx))
 		return install(ctx, cn.rh, certsDir, cert)
 	})
 	failed := map[string]bool{}

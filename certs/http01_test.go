@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/remote"
+	"github.com/edgectl/edgectl/remote/remotetest"
 )
 
 // TestHTTP01PresentFailureCleansUp: when a host address does not serve the
@@ -27,8 +28,8 @@ func TestHTTP01PresentFailureCleansUp(t *testing.T) {
 
 	roots := []string{t.TempDir(), t.TempDir()}
 	conns := []*conn{
-		{host: fleet.Host{Name: "a", IPv4: "127.0.0.1"}, rh: remote.Rooted(remote.Local{}, roots[0], "a")},
-		{host: fleet.Host{Name: "b"}, rh: remote.Rooted(remote.Local{}, roots[1], "b")},
+		{host: fleet.Host{Name: "a", IPv4: "127.0.0.1"}, rh: remotetest.Rooted(remote.Local{}, roots[0], "a")},
+		{host: fleet.Host{Name: "b"}, rh: remotetest.Rooted(remote.Local{}, roots[1], "b")},
 	}
 	p := &fleetHTTP01{
 		conns: conns, dir: "/var/lib/edgectl/acme", port: port, timeout: 300 * time.Millisecond,

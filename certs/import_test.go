@@ -26,6 +26,7 @@ import (
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/internal/sshtest"
 	"github.com/edgectl/edgectl/remote"
+	"github.com/edgectl/edgectl/remote/remotetest"
 )
 
 // importCA issues the certificates the import tests put on disk.
@@ -157,7 +158,7 @@ func TestImportExisting(t *testing.T) {
 		fl.Hosts = append(fl.Hosts, fleet.Host{Name: n})
 	}
 	dial := func(_ context.Context, h fleet.Host) (remote.Host, error) {
-		return remote.Rooted(remote.Local{}, roots[h.Name], h.Name), nil
+		return remotetest.Rooted(remote.Local{}, roots[h.Name], h.Name), nil
 	}
 	ctx := context.Background()
 
@@ -354,7 +355,7 @@ func TestImportExistingOverSSH(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return remote.Rooted(s, root, h.Name), nil
+		return remotetest.Rooted(s, root, h.Name), nil
 	}
 	rh, err := dial(context.Background(), fl.Hosts[0])
 	if err != nil {

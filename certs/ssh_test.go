@@ -11,6 +11,7 @@ import (
 	"github.com/edgectl/edgectl/internal/pebbletest"
 	"github.com/edgectl/edgectl/internal/sshtest"
 	"github.com/edgectl/edgectl/remote"
+	"github.com/edgectl/edgectl/remote/remotetest"
 )
 
 // TestIssueOverSSH is the production transport: every token, probe token
@@ -26,7 +27,7 @@ func TestIssueOverSSH(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return remote.Rooted(s, tb.Agent(h.Name).Root, h.Name), nil
+		return remotetest.Rooted(s, tb.Agent(h.Name).Root, h.Name), nil
 	}
 	res, err := certs.Issue(pebbletest.Ctx(t), c)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/remote"
+	"github.com/edgectl/edgectl/remote/remotetest"
 )
 
 // selfSigned is a certificate for names and its key, in PEM.
@@ -65,7 +66,7 @@ func TestCertImport(t *testing.T) {
 		ios, _, out, _ := TestIO()
 		opts := &certImportOptions{File: fleetFile, DryRun: dryRun, JSON: js, IO: ios,
 			Dial: func(_ context.Context, h fleet.Host) (remote.Host, error) {
-				return remote.Rooted(remote.Local{}, roots[h.Name], h.Name), nil
+				return remotetest.Rooted(remote.Local{}, roots[h.Name], h.Name), nil
 			}}
 		err := certImportRun(context.Background(), opts)
 		if err != nil {

@@ -5,28 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/hostlock"
 	"github.com/edgectl/edgectl/provision"
-	"github.com/edgectl/edgectl/remote"
 )
 
 type deployOptions struct {
-	FleetPath string
-	DryRun    bool
-	Yes       bool
-	AcceptNew bool
-	Hosts     []string
-	Label     string
-	Parallel  int
-	BinaryDir string
+	FleetPath   string
+	DryRun      bool
+	Yes         bool
+	AcceptNew   bool
+	Hosts       []string
+	Label       string
+	Parallel    int
+	BinaryDir   string
+	LockWait    time.Duration
+	ForceUnlock bool
 
-	// Dial replaces SSH in tests; nil uses fleetDialer.
-	Dial remote.Dialer
+	// Dial replaces SSH in tests; nil dials with fleet.yaml's ssh:.
+	Dial provision.Dialer
 	// Stdin answers the confirmation prompt.
 	Stdin io.Reader
 }
@@ -38,30 +42,50 @@ func newDeployCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 		Short: "Install or upgrade the agent on every host over SSH, rolling and health-gated",
 		Long: `Make every host of fleet.yaml look like the file says, over SSH.
 
-For each host deploy gathers facts (architecture, systemd, bindv6only, IPv6,
-what is installed) and plans: the edgectl binary for the host's
-architecture, agent.yaml, endpoints.txt, the systemd unit, the backend unit
-and a sysctl drop-in where one is needed. Files are written to a temporary
-name and renamed; the previous version of each is kept as <file>.prev.
+deploy connects to every host, takes each host's lock
+(/var/lib/edgectl/lock: who, from where, since when, pid, command), and
+gathers facts under it: architecture, systemd, bindv6only, IPv6, the files
+it manages with their owner and mode, the config the running agent loaded,
+whether the agent and the backend run, free space, and the journal of the
+last deploy. A host is "unchanged" only when all of that is as it should be.
 
-Hosts change rollout.batch at a time. A config change is applied with the
-agent's hot reload, a new binary with its zero-downtime upgrade, a unit
-change with a drain and a restart, a first install by starting it. Then the
-gate: the agent's health over SSH on [::1] and 127.0.0.1, every upstream
-with all servers live, the backend's health, and the host's public IPv4 and
-IPv6 answering from here. A host that fails the gate within
-rollout.health_timeout is rolled back and the rollout stops; hosts not yet
-reached are not touched.
+Hosts change rollout.batch at a time. For each, deploy writes its journal
+(/var/lib/edgectl/deploy.json), keeps every file it replaces as
+<file>.prev (a hard link, checksummed), uploads the new files under
+temporary names with their final owner and mode, checks the new agent.yaml
+with the new binary on the host, renames the files into place and makes
+the agent take them: hot reload for a config, zero-downtime upgrade for a
+binary, drain and restart for a unit, start for a first install. Then the
+gate: the agent's health over SSH on [::1] and 127.0.0.1 with every
+upstream server live, the config the agent runs, the backend's health and
+unit, and the host's public IPv4 and IPv6 answering from here, within
+rollout.health_timeout. A unit that fails or restart-loops fails the gate
+at once. A host that fails is rolled back to its verified backups and the
+rollout stops; hosts not reached are
+not touched. The gate and the rollback dial the host again when the SSH
+connection breaks.
+
+A deploy that was interrupted (killed, cut off, a second signal) leaves
+the journal; the next deploy completes it and runs the gate, or rolls the
+host back to the backups the interrupted run made. SIGINT and SIGTERM stop
+at the next safe point and roll back the hosts being changed; a second
+signal exits at once.
+
+Another run's lock stops the deploy before anything is written, naming the
+holder (--lock-wait waits for it; --force-unlock removes it, showing whose
+it was; see also edgectl lock). A lock left by a deploy of this machine
+whose process is gone is taken over, and the output says so.
 
 Host keys are always checked against ssh.known_hosts; an unknown or changed
-key stops the deploy before anything is written (--accept-new records
-unknown keys). On a terminal, deploy shows the plan and asks before
-changing anything unless --yes is given.
+key, or a login that fails, stops the deploy before anything is written
+(--accept-new records unknown keys; with --dry-run it trusts them for that
+run only and writes nothing anywhere). On a terminal, deploy shows the plan
+and asks before changing anything unless --yes is given.
 
-Exit status: 0 every host converged or unchanged, 1 nothing was done (bad
-host key, an error before the rollout), 2 invalid fleet.yaml or flags,
-3 the rollout stopped or some hosts failed or were unreachable.`,
-		Example: `  # what would change, with diffs, touching nothing
+Exit status: 0 every host converged or unchanged, 1 no host converged (or
+nothing was attempted: SSH set-up, a held lock), 2 invalid fleet.yaml or
+flags, 3 some hosts converged and others did not.`,
+		Example: `  # what would change, with diffs, touching nothing (not even known_hosts)
   edgectl deploy fleet.yaml --dry-run
 
   # roll out to every host, no questions (CI, cron)
@@ -69,6 +93,9 @@ host key, an error before the rollout), 2 invalid fleet.yaml or flags,
 
   # first contact with new hosts: record their SSH host keys
   edgectl deploy fleet.yaml --accept-new --hosts cn2-sh,cn2-gz
+
+  # wait up to 5 minutes for another operator's deploy to finish
+  edgectl deploy fleet.yaml --yes --lock-wait 5m
 
   # only the hosts labelled cn2, 10 connections at once
   edgectl deploy fleet.yaml --label cn2 --parallel 10 --json`,
@@ -78,17 +105,22 @@ host key, an error before the rollout), 2 invalid fleet.yaml or flags,
 			if opts.Parallel < 1 {
 				return usageError(fmt.Errorf("--parallel must be at least 1, not %d", opts.Parallel))
 			}
+			if opts.LockWait < 0 {
+				return usageError(fmt.Errorf("--lock-wait must not be negative"))
+			}
 			return deployRun(cmd.Context(), f, g, opts)
 		},
 	}
 	fl := cmd.Flags()
-	fl.BoolVar(&opts.DryRun, "dry-run", false, "show the plan with diffs and change nothing")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "show the plan with diffs and change nothing anywhere")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation on a terminal")
 	fl.BoolVar(&opts.AcceptNew, "accept-new", false, "record the SSH host keys of hosts not yet in known_hosts (changed keys are never accepted)")
 	fl.StringSliceVar(&opts.Hosts, "hosts", nil, "only these hosts (comma-separated names)")
 	fl.StringVar(&opts.Label, "label", "", "only hosts with this label")
 	fl.IntVar(&opts.Parallel, "parallel", 10, "hosts connected to and planned at once")
 	fl.StringVar(&opts.BinaryDir, "binary-dir", envOr("EDGECTL_BINARY_DIR", ""), "where edgectl-linux-<arch> binaries for other architectures are (default: next to this binary, then ./dist)")
+	fl.DurationVar(&opts.LockWait, "lock-wait", 0, "how long to wait for a host locked by another run (0: stop at once, naming the holder)")
+	fl.BoolVar(&opts.ForceUnlock, "force-unlock", false, "remove a lock held by another run (its holder is shown); only when that run is dead")
 	return cmd
 }
 
@@ -105,31 +137,66 @@ func deployRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *deployOp
 	if err != nil {
 		return &ExitError{Code: ExitProblem, Err: err}
 	}
-	dial := opts.Dial
-	if dial == nil {
-		dial = fleetDialer(fl, opts.AcceptNew, f.IO)
+	dial := func(dry bool) provision.Dialer {
+		if opts.Dial != nil {
+			return opts.Dial
+		}
+		// A short keepalive finds a dead connection within seconds.
+		return sshDialer(fl, sshOptions{AcceptNew: opts.AcceptNew, ReadOnly: dry, KeepAlive: 5 * time.Second}, f.IO)
 	}
-	po := provision.Options{Layout: provision.DefaultLayout(), Binaries: bins, Dial: dial,
-		DryRun: opts.DryRun, Parallel: opts.Parallel, Public: true, Event: progress(f.IO, g, hostNames(hosts))}
+	po := provision.Options{Layout: provision.DefaultLayout(), Binaries: bins, DryRun: opts.DryRun, Parallel: opts.Parallel,
+		Public: true, Event: progress(f.IO, g, hostNames(hosts)), LockWait: opts.LockWait, ForceUnlock: opts.ForceUnlock,
+		Holder: hostlock.Self(hostlock.KindDeploy, commandLine("deploy", opts.FleetPath, opts.Hosts, opts.Label), 0)}
 	if opts.Stdin == nil && f.IO.IsStdinTTY() {
 		opts.Stdin = f.IO.In
 	}
 	confirm := !opts.Yes && !opts.DryRun && g.Output != "json" && f.IO.IsStdoutTTY() && opts.Stdin != nil
-	if confirm {
-		po.DryRun = true
-	}
-	return rollout(ctx, f, g, fl, hosts, po, confirm, opts.Stdin)
+	r := &rollouter{f: f, g: g, fl: fl, hosts: hosts, fleetPath: opts.FleetPath, dial: dial}
+	return r.run(ctx, po, confirm, opts.Stdin)
 }
 
-// rollout runs provision.Deploy (after a confirmed dry run when asked) and
-// prints the result; shared by deploy and install.
-func rollout(ctx context.Context, f *Factory, g *GlobalOptions, fl *fleet.Fleet, hosts []fleet.Host, po provision.Options, confirm bool, stdin io.Reader) error {
-	// --timeout is ctx's deadline (set at the root): a host still changing
-	// when the time is up is rolled back.
+// commandLine is what a lock and a journal say the run is.
+func commandLine(cmd, fleetPath string, hosts []string, label string) string {
+	s := cmd + " " + fleetPath
+	if len(hosts) > 0 {
+		s += " --hosts " + strings.Join(hosts, ",")
+	}
+	if label != "" {
+		s += " --label " + label
+	}
+	return s
+}
+
+// run does the rollout (after a confirmed dry run when asked). The first
+// SIGINT or SIGTERM stops every host at its next safe point (hosts being
+// changed roll back); a second exits at once, leaving each host's journal
+// for the next run.
+func (r *rollouter) run(ctx context.Context, po provision.Options, confirm bool, stdin io.Reader) error {
+	// The run's own signal handling decides when to stop: the command's
+	// context (cancelled on SIGINT) must not cut remote steps in half.
+	ctx = context.WithoutCancel(ctx)
+	if r.g.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.g.Timeout)
+		defer cancel()
+	}
+	stop, cancelStop := context.WithCancel(context.Background())
+	defer cancelStop()
+	done := make(chan struct{})
+	defer close(done)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go r.signals(sigs, done, cancelStop)
+	po.Stop, po.Step = stop, testPause(r.f.IO.ErrOut)
+
 	start := time.Now()
-	res, err := provision.Deploy(ctx, fl, hosts, po)
-	if err == nil && confirm {
-		printPlans(f.IO.Out, res)
+	po.Dial = r.dial(po.DryRun || confirm)
+	dry := po.DryRun
+	po.DryRun = dry || confirm
+	res, err := provision.Deploy(ctx, r.fl, r.hosts, po)
+	if err == nil && confirm && stop.Err() == nil {
+		printPlans(r.f.IO.Out, res)
 		n := 0
 		for _, h := range res.Hosts {
 			if h.Status == provision.StatusPlanned {
@@ -137,104 +204,17 @@ func rollout(ctx context.Context, f *Factory, g *GlobalOptions, fl *fleet.Fleet,
 			}
 		}
 		if n == 0 {
-			return printRollout(f, g, res, time.Since(start), nil)
+			return r.print(res, time.Since(start), nil)
 		}
-		if !askYes(f.IO, fmt.Sprintf("Apply to %d host(s)?", n)) {
+		if !askYes(r.f.IO, fmt.Sprintf("Apply to %d host(s)?", n)) {
 			return &ExitError{Code: ExitProblem, Err: errors.New("deploy cancelled; nothing was changed")}
 		}
-		po.DryRun = false
+		po.DryRun, po.Dial = false, r.dial(false)
 		start = time.Now()
-		res, err = provision.Deploy(ctx, fl, hosts, po)
+		res, err = provision.Deploy(ctx, r.fl, r.hosts, po)
 	}
-	if err == nil && po.DryRun && g.Output != "json" { // JSON has the plans in hosts[].plan
-		printPlans(f.IO.Out, res)
+	if err == nil && dry && r.g.Output != "json" { // JSON has the plans in hosts[].plan
+		printPlans(r.f.IO.Out, res)
 	}
-	return printRollout(f, g, res, time.Since(start), err)
-}
-
-func printPlans(w io.Writer, res *provision.Result) {
-	for _, h := range res.Hosts {
-		if h.Plan == nil || h.Status != provision.StatusPlanned {
-			continue
-		}
-		fmt.Fprintf(w, "== %s: %s (%s)\n", h.Name, h.Summary, h.Plan.BinaryNote)
-		for _, c := range h.Plan.Files {
-			if c.Diff != "" {
-				fmt.Fprintln(w, strings.TrimRight(c.Diff, "\n"))
-			}
-		}
-	}
-}
-
-func printRollout(f *Factory, g *GlobalOptions, res *provision.Result, took time.Duration, err error) error {
-	code := ExitOK
-	if res != nil {
-		for _, h := range res.Hosts {
-			switch h.Status {
-			case provision.StatusRolledBack, provision.StatusFailed, provision.StatusUnreachable, provision.StatusSkipped:
-				code = ExitPartial
-			}
-		}
-	}
-	if err != nil {
-		code = ExitProblem
-	}
-	if g.Output == "json" {
-		out := struct {
-			*provision.Result
-			Status   string  `json:"status"`
-			Error    string  `json:"error,omitempty"`
-			Duration float64 `json:"duration_ms"`
-		}{Result: res, Status: map[int]string{0: "ok", 1: "failed", 3: "partial"}[code], Duration: float64(took.Microseconds()) / 1000}
-		if out.Result == nil {
-			out.Result = &provision.Result{}
-		}
-		if err != nil {
-			out.Error = err.Error()
-		}
-		if werr := writeJSON(f.IO.Out, out); werr != nil {
-			return werr
-		}
-		if code != ExitOK {
-			return silentExit(code)
-		}
-		return nil
-	}
-	if res != nil && len(res.Hosts) > 0 {
-		rows := make([][]string, 0, len(res.Hosts))
-		for _, h := range res.Hosts {
-			st := h.Status
-			rows = append(rows, []string{h.Name, st, h.Summary, h.Duration.Round(10 * time.Millisecond).String()})
-		}
-		writeTable(f.IO.Out, g.color(f.IO), []string{"host", "status", "change", "time"}, rows)
-		for _, h := range res.Hosts {
-			if h.Error != "" {
-				fmt.Fprintf(f.IO.Out, "%s: %s\n", h.Name, h.Error)
-			}
-		}
-		fmt.Fprintf(f.IO.Out, "%s in %s\n", tally(res), took.Round(10*time.Millisecond))
-	}
-	if err != nil {
-		return &ExitError{Code: code, Err: err}
-	}
-	if code != ExitOK {
-		return silentExit(code)
-	}
-	return nil
-}
-
-func tally(res *provision.Result) string {
-	counts := map[string]int{}
-	var order []string
-	for _, h := range res.Hosts {
-		if counts[h.Status] == 0 {
-			order = append(order, h.Status)
-		}
-		counts[h.Status]++
-	}
-	parts := make([]string, len(order))
-	for i, s := range order {
-		parts[i] = fmt.Sprintf("%d %s", counts[s], s)
-	}
-	return fmt.Sprintf("%d host(s): %s", len(res.Hosts), strings.Join(parts, ", "))
+	return r.print(res, time.Since(start), err)
 }

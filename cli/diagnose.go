@@ -15,6 +15,7 @@ import (
 
 	"github.com/edgectl/edgectl/diagnose"
 	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/provision"
 	"github.com/edgectl/edgectl/remote"
 )
 
@@ -236,7 +237,7 @@ func diagnoseHost(ctx context.Context, opts *diagnoseOptions) (remote.Host, erro
 		if err != nil {
 			return nil, usageError(err)
 		}
-		cfg = remote.ConfigFor(fl, hosts[0])
+		cfg = provision.SSHConfigFor(fl, hosts[0])
 		// The fleet names the backend deploy installed: check its unit.
 		if fl.Backend != nil && len(opts.Diag.Units) == 0 {
 			opts.Diag.Units = []string{fl.Backend.Name + ".service"}

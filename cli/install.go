@@ -11,8 +11,10 @@ import (
 
 	"github.com/edgectl/edgectl/agentconfig"
 	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/hostlock"
 	"github.com/edgectl/edgectl/provision"
 	"github.com/edgectl/edgectl/remote"
+	"github.com/edgectl/edgectl/yamlfile"
 )
 
 type installOptions struct {
@@ -23,6 +25,8 @@ type installOptions struct {
 	DryRun        bool
 	HealthTimeout time.Duration
 	Drain         time.Duration
+	LockWait      time.Duration
+	ForceUnlock   bool
 }
 
 func newInstallCmd(f *Factory, g *GlobalOptions) *cobra.Command {
@@ -33,9 +37,13 @@ func newInstallCmd(f *Factory, g *GlobalOptions) *cobra.Command {
 		Long: `Install the agent on the machine edgectl runs on, exactly as deploy would
 over SSH: this binary to /usr/local/bin/edgectl, agent.yaml, endpoints.txt,
 the edgectl-agent systemd unit and, with --backend-exec, the backend's unit;
-the previous version of each file kept as <file>.prev; then the health
-gate on [::1] and 127.0.0.1, with a rollback when it fails. Run as root on
-a host with systemd. Running it again with nothing changed changes nothing.`,
+the previous version of each file kept as <file>.prev (a checksummed hard
+link); then the health gate on [::1] and 127.0.0.1, with a rollback when it
+fails. It takes the host's lock (/var/lib/edgectl/lock) like deploy and
+keeps the same journal (/var/lib/edgectl/deploy.json), so an install or a
+deploy that was interrupted is completed or rolled back by the next one.
+Run as root on a host with systemd. Running it again with nothing changed
+changes nothing.`,
 		Example: `  # install with ./agent.yaml
   sudo edgectl install --config ./agent.yaml
 
@@ -62,6 +70,8 @@ a host with systemd. Running it again with nothing changed changes nothing.`,
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "show the plan with diffs and change nothing")
 	fl.DurationVar(&opts.HealthTimeout, "health-timeout", 30*time.Second, "how long the agent gets to become healthy before a rollback")
 	fl.DurationVar(&opts.Drain, "drain", 10*time.Second, "drain time before a restart")
+	fl.DurationVar(&opts.LockWait, "lock-wait", 0, "how long to wait for a lock held by another run (0: stop at once, naming the holder)")
+	fl.BoolVar(&opts.ForceUnlock, "force-unlock", false, "remove a lock held by another run (its holder is shown); only when that run is dead")
 	return cmd
 }
 
@@ -72,7 +82,11 @@ func installRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *install
 	}
 	cfg, err := agentconfig.Parse(opts.ConfigPath, data)
 	if err != nil {
-		return configError("agent config", err)
+		var ye *yamlfile.Error
+		if errors.As(err, &ye) {
+			return usageError(errors.New("invalid agent config:\n" + ye.Error()))
+		}
+		return usageError(err)
 	}
 	fl := &fleet.Fleet{Agent: *cfg, AgentYAML: data,
 		Hosts:   []fleet.Host{{Name: "localhost"}},
@@ -82,10 +96,14 @@ func installRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *install
 	}
 	bins, err := provision.NewBinaries("")
 	if err != nil {
-		return problemError(err)
+		return &ExitError{Code: ExitProblem, Err: err}
+	}
+	local := func(bool) provision.Dialer {
+		return func(context.Context, fleet.Host) (remote.Host, error) { return remote.Local{}, nil }
 	}
 	po := provision.Options{Layout: provision.DefaultLayout(), Binaries: bins, DryRun: opts.DryRun, Parallel: 1,
-		Dial:  func(context.Context, fleet.Host) (remote.Host, error) { return remote.Local{}, nil },
-		Event: progress(f.IO, g, []string{"localhost"})}
-	return rollout(ctx, f, g, fl, fl.Hosts, po, false, nil)
+		Event: progress(f.IO, g, []string{"localhost"}), LockWait: opts.LockWait, ForceUnlock: opts.ForceUnlock,
+		Holder: hostlock.Self(hostlock.KindInstall, "install --config "+opts.ConfigPath, 0)}
+	r := &rollouter{f: f, g: g, fl: fl, hosts: fl.Hosts, dial: local}
+	return r.run(ctx, po, false, nil)
 }

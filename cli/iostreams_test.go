@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/remote"
+	"github.com/edgectl/edgectl/remote/remotetest"
 )
 
 func TestAskYes(t *testing.T) {
@@ -82,7 +83,7 @@ func TestDeployAsksBeforeChanging(t *testing.T) {
 	g := &GlobalOptions{Output: "text", NoColor: true}
 	opts := &deployOptions{FleetPath: fleetFile, Parallel: 1,
 		Dial: func(context.Context, fleet.Host) (remote.Host, error) {
-			return remote.Rooted(remote.Local{}, root, "h1"), nil
+			return remotetest.Rooted(remote.Local{}, root, "h1"), nil
 		}}
 	err := deployRun(context.Background(), f, g, opts)
 	if exitCode(err) != ExitProblem || !strings.Contains(err.Error(), "deploy cancelled; nothing was changed") {
@@ -116,7 +117,7 @@ func TestDeployJSONDurations(t *testing.T) {
 	ios, _, out, _ := TestIO()
 	opts := &deployOptions{FleetPath: fleetFile, Parallel: 1, DryRun: true,
 		Dial: func(context.Context, fleet.Host) (remote.Host, error) {
-			return remote.Rooted(remote.Local{}, root, "h1"), nil
+			return remotetest.Rooted(remote.Local{}, root, "h1"), nil
 		}}
 	if err := deployRun(context.Background(), &Factory{IO: ios}, &GlobalOptions{Output: "json"}, opts); err != nil {
 		t.Fatal(err)

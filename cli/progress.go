@@ -59,8 +59,11 @@ func progress(ios *IOStreams, g *GlobalOptions, hosts []string) func(provision.E
 				switch {
 				case strings.HasPrefix(msg, "deployed"):
 					msg = "\x1b[32m" + msg + "\x1b[0m"
-				case strings.Contains(msg, "FAILED") || strings.HasPrefix(msg, "unreachable"):
+				case strings.Contains(msg, "FAILED") || strings.HasPrefix(msg, "failed") || strings.HasPrefix(msg, "unreachable") ||
+					strings.HasPrefix(msg, "host-key") || strings.HasPrefix(msg, "login-failed"):
 					msg = "\x1b[31m" + msg + "\x1b[0m"
+				case strings.HasPrefix(msg, "waiting for the lock"):
+					msg = "\x1b[33m" + msg + "\x1b[0m"
 				}
 			}
 			fmt.Fprintf(&b, "\x1b[2K%s  %s\n", name, msg)

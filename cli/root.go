@@ -184,6 +184,7 @@ func newRoot(f *Factory) (*cobra.Command, *GlobalOptions) {
 	root.AddCommand(newEndpointsCmd(f, g))
 	root.AddCommand(newDeployCmd(f, g))
 	root.AddCommand(newInstallCmd(f, g))
+	root.AddCommand(newLockCmd(f, g))
 	root.AddCommand(newSweepCmd(f, g))
 	root.AddCommand(newDiagnoseCmd(f, g))
 	root.AddCommand(newCertCmd(f, g))

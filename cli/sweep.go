@@ -23,6 +23,7 @@ import (
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/notify"
 	"github.com/edgectl/edgectl/probe"
+	"github.com/edgectl/edgectl/provision"
 	"github.com/edgectl/edgectl/remote"
 	"github.com/edgectl/edgectl/sweep"
 )
@@ -51,7 +52,7 @@ type sweepOptions struct {
 	// LoadFleet reads the fleet file (Factory.LoadFleet).
 	LoadFleet func(path string) (*fleet.Fleet, error)
 	// Dialer reaches hosts for --deep (default: SSH with fleet.yaml's ssh:).
-	Dialer func(f *fleet.Fleet) remote.Dialer
+	Dialer func(f *fleet.Fleet) provision.Dialer
 	// ProbeDial opens the probes' connections (nil: from this machine).
 	ProbeDial probe.DialFunc
 	// NewProvider builds the DNS records provider for --dns (default:

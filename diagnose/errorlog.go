@@ -60,7 +60,7 @@ func readErrorLogs(ctx context.Context, h remote.Host, files []string, lines int
 	var b strings.Builder
 	b.WriteString("date '+%Y/%m/%d %H:%M:%S'")
 	for _, f := range files {
-		fmt.Fprintf(&b, "; echo '@@file'; tail -n %d %s", lines, remote.ShellQuote(f))
+		fmt.Fprintf(&b, "; echo '@@file'; tail -n %d -- %s", lines, remote.ShellQuote(f))
 	}
 	res, err := h.Run(ctx, b.String(), nil)
 	if err != nil && len(res.Stdout) == 0 {

@@ -55,14 +55,22 @@ rollout:
 // deployJSON is the part of `deploy --json` the tests read.
 type deployJSON struct {
 	Status string `json:"status"`
-	Error  string `json:"error"`
-	Hosts  []struct {
-		Name    string `json:"name"`
-		Status  string `json:"status"`
-		Action  string `json:"action"`
-		Summary string `json:"summary"`
-		Error   string `json:"error"`
+	Error  *struct {
+		Message  string `json:"message"`
+		ExitCode int    `json:"exit_code"`
+	} `json:"error"`
+	Hosts []struct {
+		Name     string            `json:"name"`
+		Status   string            `json:"status"`
+		Action   string            `json:"action"`
+		Summary  string            `json:"summary"`
+		Error    string            `json:"error"`
+		Step     string            `json:"step"`
+		Failures []string          `json:"failures"`
+		Logs     map[string]string `json:"logs"`
+		Notes    []string          `json:"notes"`
 	} `json:"hosts"`
+	Next []string `json:"next"`
 }
 
 func parseDeploy(t *testing.T, r result) deployJSON {
@@ -207,6 +215,15 @@ func TestDeploy(t *testing.T) {
 		if st, _ := os.Stat(empty); st.Size() != 0 {
 			t.Fatal("known_hosts was written without --accept-new")
 		}
+		// A dry run changes nothing anywhere, not even known_hosts with
+		// --accept-new: the keys are trusted for that run only.
+		r = edgectl(t, v1, "deploy", p, "--dry-run", "--accept-new")
+		if r.code != 0 || strings.Count(r.stdout, "trusted for this dry run only") != 3 {
+			t.Fatalf("dry run with --accept-new:\n%s", r)
+		}
+		if st, _ := os.Stat(empty); st.Size() != 0 {
+			t.Fatal("known_hosts was written by a dry run")
+		}
 	})
 
 	t.Run("first install on three hosts", func(t *testing.T) {
@@ -273,7 +290,7 @@ func TestDeploy(t *testing.T) {
 			t.Fatalf("config change:\n%s", r)
 		}
 		// Host by host: vps1 finishes before vps2 starts.
-		if i1, i2 := strings.Index(r.stderr, "vps1: deployed"), strings.Index(r.stderr, "vps2: writing"); i1 < 0 || i2 < 0 || i1 > i2 {
+		if i1, i2 := strings.Index(r.stderr, "vps1: deployed"), strings.Index(r.stderr, "vps2: installing"); i1 < 0 || i2 < 0 || i1 > i2 {
 			t.Fatalf("hosts were not rolled one after the other:\n%s", r.stderr)
 		}
 		t.Logf("MEASURED config change on 3 hosts under load: %d requests, %d failed, deploy %s", sent, failed, r.took.Round(10*time.Millisecond))
@@ -310,11 +327,15 @@ func TestDeploy(t *testing.T) {
 		r := edgectl(t, v2, "deploy", p, "--yes", "--json")
 		d := parseDeploy(t, r)
 		st := d.statuses()
-		if r.code != 3 || st["vps1"] != "rolled-back" || st["vps2"] != "skipped" || st["vps3"] != "skipped" {
-			t.Fatalf("dead upstream: want exit 3, vps1 rolled-back, others skipped:\n%s", r)
+		// Nothing converged: "failed", exit 1 (not "partial").
+		if r.code != 1 || d.Status != "failed" || st["vps1"] != "rolled-back" || st["vps2"] != "skipped" || st["vps3"] != "skipped" {
+			t.Fatalf("dead upstream: want exit 1, vps1 rolled-back, others skipped:\n%s", r)
 		}
 		if !strings.Contains(d.Hosts[0].Error, "app 1/2 servers live") {
 			t.Fatalf("the gate error should name the upstream: %q", d.Hosts[0].Error)
+		}
+		if len(d.Next) != 1 || d.Next[0] != "edgectl diagnose 502 --host vps1 -f "+p {
+			t.Fatalf("the next command to run: %q", d.Next)
 		}
 		if after := sums(t, b, "/etc/edgectl/agent.yaml"); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Fatalf("agent.yaml after the rollback differs: %v → %v", before, after)

@@ -3,7 +3,6 @@ package provision
 import (
 	"context"
 	"fmt"
-	"path"
 	"strings"
 	"time"
 
@@ -11,8 +10,26 @@ import (
 	"github.com/edgectl/edgectl/remote"
 )
 
-// Host is what Apply needs besides the plan: the layout and the agent
-// config being installed (admin socket, directories).
+// The steps of a deploy on one host, in order. Host.Step is called with
+// each name before the step runs, and the journal lists the steps done.
+const (
+	StepLock         = "lock"          // the host's lock is taken (before facts)
+	StepPrepare      = "prepare"       // user, directories, stale temporary files, free space
+	StepJournal      = "journal"       // the plan is in the journal: nothing replaced yet
+	StepBackup       = "backup"        // hard links to the files about to be replaced, checksummed
+	StepUpload       = "upload"        // new files under temporary names with owner and mode, checksummed
+	StepCheck        = "check"         // the new binary checks the new agent.yaml on the host
+	StepInstall      = "install"       // the temporary files renamed over the old ones
+	StepSysctl       = "sysctl"        // the sysctl drop-in applied
+	StepDaemonReload = "daemon-reload" // systemd reads changed units
+	StepBackend      = "backend"       // the backend restarted (BackendHooks around it)
+	StepAgent        = "agent"         // the agent reloads, upgrades, restarts or starts
+	StepGate         = "gate"          // the health gate
+	StepRollback     = "rollback"      // backups restored (after a failure)
+)
+
+// Host is what Apply needs besides the plan: the connection, the layout,
+// the agent config being installed, and the run it belongs to.
 type Host struct {
 	remote.Host
 	Layout Layout
@@ -22,6 +39,17 @@ type Host struct {
 	Drain time.Duration
 	// Log receives progress lines ("writing 3 files", "reloading").
 	Log func(format string, a ...any)
+	// RunID is the run's token: it names the temporary files and the
+	// journal. Holder (user@machine) and Command go into the journal.
+	RunID, Holder, Command string
+	// Stop, when done, makes the run stop at the next safe point (between
+	// steps, or while waiting) with ErrStopped.
+	Stop context.Context
+	// Step is called with each step's name before it runs (tests pause
+	// there; see cli's EDGECTL_TEST_PAUSE_AT).
+	Step func(step string)
+	// Backend runs around the backend's restart.
+	Backend BackendHooks
 }
 
 func (h Host) logf(format string, a ...any) {
@@ -35,15 +63,36 @@ func (h Host) run(ctx context.Context, cmd string) error {
 	return err
 }
 
+// step is a safe point: the test hook, then a stop request or the end of
+// the run's time end the run here.
+func (h Host) step(ctx context.Context, name string) error {
+	if h.Step != nil {
+		h.Step(name)
+	}
+	if h.Stop != nil && h.Stop.Err() != nil {
+		return ErrStopped
+	}
+	if ctx.Err() != nil {
+		return ErrRunTimeout
+	}
+	return nil
+}
+
+// finish records step as done in the journal.
+func (h Host) finish(ctx context.Context, j *Journal, step string) error {
+	j.Done = append(j.Done, step)
+	return writeJournal(ctx, h, j)
+}
+
 // ctl runs `edgectl agent <verb>` on the host with the installed binary.
 func (h Host) ctl(ctx context.Context, verb string) error {
 	if h.Agent.Admin == "" {
 		// No admin socket: fall back to signals through systemd.
 		switch verb {
 		case "reload":
-			return h.run(ctx, "systemctl reload "+AgentUnitName)
+			return h.run(ctx, "systemctl reload -- "+AgentUnitName)
 		case "upgrade":
-			return h.run(ctx, "systemctl kill --kill-who=main -s USR2 "+AgentUnitName)
+			return h.run(ctx, "systemctl kill --kill-who=main -s USR2 -- "+AgentUnitName)
 		default:
 			return nil
 		}
@@ -51,72 +100,125 @@ func (h Host) ctl(ctx context.Context, verb string) error {
 	return h.run(ctx, fmt.Sprintf("%s agent %s --admin %s", remote.ShellQuote(h.Layout.Binary), verb, remote.ShellQuote(h.Agent.Admin)))
 }
 
-// Apply puts the plan's files in place, keeping the previous version of
-// each as <path>.prev, and makes the agent pick them up. On an error after
-// the first write, the caller should Rollback.
-func Apply(ctx context.Context, h Host, p Plan) error {
+// Apply puts the plan's files in place and makes the agent (and backend)
+// take them. It writes the journal before replacing anything and after
+// every step, makes verified backups first, uploads every file under a
+// temporary name with its final owner and mode, checks the new config
+// with the new binary, and only then renames the files into place.
+//
+// The journal is returned once it was written (nil before): a failure
+// after that is undone by Rollback with it; a failure before it changed
+// nothing that matters.
+func Apply(ctx context.Context, h Host, p Plan) (*Journal, error) {
 	if !p.Changed() {
-		return nil
+		return nil, nil
 	}
 	if !p.Facts.Systemd {
-		return fmt.Errorf("%s: PID 1 is not systemd; edgectl installs the agent as a systemd service", h.Name())
+		return nil, &StepError{StepPrepare, fmt.Errorf("PID 1 is not systemd; edgectl installs the agent as a systemd service")}
 	}
-	if err := prepare(ctx, h); err != nil {
-		return err
+	changes := p.changes()
+	if err := h.step(ctx, StepPrepare); err != nil {
+		return nil, err
 	}
-	var changed []Change
-	for _, c := range p.Files {
-		if c.Op != "unchanged" {
-			changed = append(changed, c)
-		}
+	if err := checkSpace(h, p, changes); err != nil {
+		return nil, &StepError{StepPrepare, err}
 	}
-	// Keep the previous version of every file about to be replaced.
-	var backup strings.Builder
-	backup.WriteString("set -e\n")
-	for _, c := range changed {
-		if c.Op == "update" {
-			fmt.Fprintf(&backup, "cp -p %s %s\n", remote.ShellQuote(c.Path), remote.ShellQuote(prevPath(c.Path)))
-		}
+	if err := h.retrying(ctx, func() error { return prepare(ctx, h, p.Cleanup) }); err != nil {
+		return nil, &StepError{StepPrepare, err}
 	}
-	if err := h.run(ctx, backup.String()); err != nil {
-		return fmt.Errorf("keep previous versions: %w", err)
+	j := newJournal(h, p, changes)
+	if err := h.step(ctx, StepJournal); err != nil {
+		return nil, err
 	}
-	h.logf("writing %d file(s)", len(changed))
-	var chown strings.Builder
-	chown.WriteString("set -e\n")
-	for _, c := range changed {
-		if err := h.WriteFile(ctx, c.Path, c.Data, c.Mode); err != nil {
-			return fmt.Errorf("write %s: %w", c.Path, err)
-		}
-		fmt.Fprintf(&chown, "chown %s %s\n", remote.ShellQuote(c.Owner), remote.ShellQuote(c.Path))
+	if err := h.finish(ctx, j, StepJournal); err != nil {
+		return nil, &StepError{StepJournal, err}
 	}
-	if err := h.run(ctx, chown.String()); err != nil {
-		return fmt.Errorf("set owners: %w", err)
-	}
-	// The host's own binary checks the config it will run: paths and
-	// listeners that only make sense there.
-	if err := h.run(ctx, fmt.Sprintf("%s agent --check --config %s", remote.ShellQuote(h.Layout.Binary), remote.ShellQuote(h.Layout.AgentConfig))); err != nil {
-		return fmt.Errorf("agent.yaml rejected on the host: %w", err)
-	}
-	if p.Sysctl {
-		h.logf("applying %s", h.Layout.sysctl())
-		if err := h.run(ctx, "sysctl -q -p "+remote.ShellQuote(h.Layout.sysctl())); err != nil {
-			return fmt.Errorf("apply sysctl drop-in: %w", err)
-		}
-	}
-	if unitsChanged(changed) {
-		if err := h.run(ctx, "systemctl daemon-reload"); err != nil {
+	// Steps that can run twice are tried again when the connection
+	// breaks; a broken connection in the others fails the run (and the
+	// rollback, which can always run again, puts the host back).
+	steps := []struct {
+		name  string
+		do    func() error
+		when  bool
+		again bool
+	}{
+		{StepBackup, func() error { return backup(ctx, h, j, p) }, true, true},
+		{StepUpload, func() error { return upload(ctx, h, changes) }, true, true},
+		{StepCheck, func() error { return checkConfig(ctx, h, changes) }, true, true},
+		{StepInstall, func() error { h.logf("installing %d file(s)", len(changes)); return install(ctx, h, changes) }, true, false},
+		{StepSysctl, func() error {
+			h.logf("applying %s", h.Layout.sysctl())
+			return h.run(ctx, "sysctl -q -p -- "+remote.ShellQuote(h.Layout.sysctl()))
+		}, p.Sysctl, true},
+		{StepDaemonReload, func() error { return h.run(ctx, "systemctl daemon-reload") }, unitsChanged(j), true},
+		{StepBackend, func() error {
+			h.logf("restarting backend %s", p.Backend)
+			n, err := restartBackend(ctx, h, p.Backend+".service")
+			j.baseline = n
 			return err
+		}, p.Backend != "" && (p.BackendRestart || p.Action == ActionInstall), false},
+		{StepAgent, func() error { return act(ctx, h, p.Action) }, true, false},
+	}
+	for _, s := range steps {
+		if !s.when {
+			continue
+		}
+		if err := h.step(ctx, s.name); err != nil {
+			return j, err
+		}
+		do := s.do
+		if s.again {
+			do = func() error { return h.retrying(ctx, s.do) }
+		}
+		if err := do(); err != nil {
+			return j, &StepError{s.name, err}
+		}
+		if err := h.finish(ctx, j, s.name); err != nil {
+			return j, &StepError{s.name, err}
 		}
 	}
-	if p.Backend != "" && (p.BackendRestart || p.Action == ActionInstall) {
-		h.logf("starting backend %s", p.Backend)
-		unit := remote.ShellQuote(p.Backend + ".service")
-		if err := h.run(ctx, "systemctl enable --quiet "+unit+" && systemctl restart "+unit); err != nil {
-			return fmt.Errorf("start backend: %w", err)
+	return j, nil
+}
+
+// newJournal records the plan, taking over the backups and created files
+// of an interrupted run the plan completes.
+func newJournal(h Host, p Plan, changes []Change) *Journal {
+	j := &Journal{Version: 1, Run: h.RunID, Holder: h.Holder, Command: h.Command, Started: time.Now(), State: JournalApplying,
+		Action: p.Action, Backend: p.Backend, BackendRestart: p.Backend != "" && (p.BackendRestart || p.Action == ActionInstall),
+		Sysctl: p.Sysctl, BindV6Only: p.Facts.BindV6Only, baseline: -1}
+	for _, c := range changes {
+		j.Files = append(j.Files, JournalFile{Path: c.Path, Op: c.Op, SHA256: c.Sum, Mode: c.Mode, Owner: c.Owner})
+	}
+	r := p.Recover
+	if r == nil {
+		return j
+	}
+	j.Inherited, j.BindV6Only = r.Run, r.BindV6Only
+	if r.Action == ActionInstall {
+		j.Action = ActionInstall // a rollback must stop what the first install started
+	}
+	for _, rf := range r.Files {
+		switch {
+		case rf.Op == OpUpdate && rf.PrevSHA256 != "":
+			f := j.file(rf.Path)
+			if f == nil {
+				j.Files = append(j.Files, JournalFile{Path: rf.Path, Op: OpUpdate, SHA256: p.Facts.Sums[rf.Path], Mode: rf.Mode, Owner: rf.Owner})
+				f = &j.Files[len(j.Files)-1]
+			}
+			f.Op, f.Prev, f.PrevSHA256, f.Inherited = OpUpdate, rf.Prev, rf.PrevSHA256, true
+		case rf.Op == OpCreate:
+			f := j.file(rf.Path)
+			if f == nil {
+				if _, exists := p.Facts.Sums[rf.Path]; !exists {
+					continue
+				}
+				j.Files = append(j.Files, JournalFile{Path: rf.Path, Op: OpCreate, SHA256: p.Facts.Sums[rf.Path], Mode: rf.Mode, Owner: rf.Owner})
+				continue
+			}
+			f.Op = OpCreate
 		}
 	}
-	return act(ctx, h, p.Action)
+	return j
 }
 
 // act makes the agent take the new files.
@@ -124,18 +226,16 @@ func act(ctx context.Context, h Host, a Action) error {
 	switch a {
 	case ActionInstall:
 		h.logf("enabling and starting %s", AgentUnitName)
-		return h.run(ctx, "systemctl enable --quiet "+AgentUnitName+" && systemctl restart "+AgentUnitName)
+		return h.run(ctx, "systemctl enable --quiet -- "+AgentUnitName+" && systemctl restart -- "+AgentUnitName)
 	case ActionRestart:
 		if h.Drain > 0 && h.ctl(ctx, "drain") == nil {
 			h.logf("draining for %s before the restart", h.Drain)
-			select {
-			case <-time.After(h.Drain):
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := h.wait(h.Drain); err != nil {
+				return err
 			}
 		}
 		h.logf("restarting %s", AgentUnitName)
-		return h.run(ctx, "systemctl restart "+AgentUnitName)
+		return h.run(ctx, "systemctl restart -- "+AgentUnitName)
 	case ActionUpgrade:
 		h.logf("upgrading the agent in place (socket hand-over)")
 		return h.ctl(ctx, "upgrade")
@@ -146,95 +246,11 @@ func act(ctx context.Context, h Host, a Action) error {
 	return nil
 }
 
-// prepare creates the edgectl user and the directories the files go to.
-func prepare(ctx context.Context, h Host) error {
-	cfg := h.Agent
-	var b strings.Builder
-	b.WriteString("set -e\n")
-	b.WriteString("id -u edgectl >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir " +
-		remote.ShellQuote(h.Layout.StateDir) + " --shell /usr/sbin/nologin edgectl\n")
-	dirs := []string{h.Layout.ConfigDir, path.Dir(h.Layout.Binary), h.Layout.UnitDir, h.Layout.SysctlDir}
-	if cfg.Endpoints.File != "" {
-		dirs = append(dirs, path.Dir(cfg.Endpoints.File))
-	}
-	for _, d := range dirs {
-		fmt.Fprintf(&b, "install -d -m 0755 %s\n", remote.ShellQuote(d))
-	}
-	if cfg.TLS.CertsDir != "" {
-		// The agent (user edgectl) reads the keys; cert writes them 0600
-		// with the owner of this directory.
-		fmt.Fprintf(&b, "install -d -m 0750 -o edgectl -g edgectl %s\n", remote.ShellQuote(cfg.TLS.CertsDir))
-	}
-	if cfg.ACMEChallengeDir != "" {
-		fmt.Fprintf(&b, "install -d -m 0755 %s\n", remote.ShellQuote(cfg.ACMEChallengeDir))
-	}
-	if err := h.run(ctx, b.String()); err != nil {
-		return fmt.Errorf("create the edgectl user and directories: %w", err)
-	}
-	return nil
-}
-
-func unitsChanged(cs []Change) bool {
-	for _, c := range cs {
-		if strings.HasSuffix(c.Path, ".service") {
+func unitsChanged(j *Journal) bool {
+	for _, f := range j.Files {
+		if strings.HasSuffix(f.Path, ".service") && f.Op != OpFix {
 			return true
 		}
 	}
 	return false
-}
-
-// Rollback restores the files Apply replaced from their .prev copies,
-// removes the ones it created, and makes the agent run the old set again.
-func Rollback(ctx context.Context, h Host, p Plan) error {
-	var changed []Change
-	var b strings.Builder
-	for _, c := range p.Files {
-		switch c.Op {
-		case "update":
-			changed = append(changed, c)
-			fmt.Fprintf(&b, "if [ -e %[2]s ]; then mv -f %[2]s %[1]s; fi\n", remote.ShellQuote(c.Path), remote.ShellQuote(prevPath(c.Path)))
-		case "create":
-			changed = append(changed, c)
-			fmt.Fprintf(&b, "rm -f %s\n", remote.ShellQuote(c.Path))
-		}
-	}
-	if len(changed) == 0 {
-		return nil
-	}
-	h.logf("rolling back %d file(s)", len(changed))
-	if p.Action == ActionInstall {
-		// Nothing ran before: stop what this deploy started.
-		units := AgentUnitName
-		if p.Backend != "" {
-			units += " " + remote.ShellQuote(p.Backend+".service")
-		}
-		b.WriteString("systemctl disable --now --quiet " + units + " 2>/dev/null || true\n")
-	}
-	if p.Sysctl && p.Facts.BindV6Only >= 0 {
-		fmt.Fprintf(&b, "sysctl -q -w net.ipv6.bindv6only=%d\n", p.Facts.BindV6Only)
-	}
-	if unitsChanged(changed) {
-		b.WriteString("systemctl daemon-reload\n")
-	}
-	if err := h.run(ctx, b.String()); err != nil {
-		return fmt.Errorf("restore previous files: %w", err)
-	}
-	if p.Action == ActionInstall {
-		return nil
-	}
-	if p.Backend != "" && p.BackendRestart {
-		if err := h.run(ctx, "systemctl restart "+remote.ShellQuote(p.Backend+".service")); err != nil {
-			return fmt.Errorf("restart backend: %w", err)
-		}
-	}
-	// An agent that died on the new version comes back with a restart;
-	// one still running takes the old files the way it took the new.
-	if h.run(ctx, "systemctl is-active --quiet "+AgentUnitName) != nil {
-		return h.run(ctx, "systemctl restart "+AgentUnitName)
-	}
-	a := p.Action
-	if a == ActionRestart {
-		h.Drain = 0
-	}
-	return act(ctx, h, a)
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 )
 
@@ -63,7 +64,19 @@ func (b *Binaries) For(arch string) (data []byte, note string, err error) {
 		b.cache[p] = data
 		return data, note4(p, b.Self), nil
 	}
-	return nil, "", fmt.Errorf("no edgectl binary for linux/%s: looked for %v; build one with `make cross` (GOOS=linux GOARCH=%s go build -o dist/edgectl-linux-%s ./cmd/edgectl) or pass --binary-dir", arch, candidates, arch, arch)
+	return nil, "", &NoBinaryError{Arch: arch, Looked: candidates}
+}
+
+// NoBinaryError is returned by For when no binary for a host's
+// architecture can be found.
+type NoBinaryError struct {
+	Arch   string
+	Looked []string
+}
+
+func (e *NoBinaryError) Error() string {
+	return fmt.Sprintf("no edgectl binary for linux/%s: looked for %s; build one with `make cross` (GOOS=linux GOARCH=%s go build -o dist/edgectl-linux-%s ./cmd/edgectl)",
+		e.Arch, strings.Join(e.Looked, ", "), e.Arch, e.Arch)
 }
 
 func note4(p, self string) string {

@@ -1,6 +1,10 @@
 package provision
 
-import "path"
+import (
+	"path"
+
+	"github.com/edgectl/edgectl/remote"
+)
 
 // Layout is where edgectl puts things on a host (docs/deploy.md, "On a host").
 // Tests point it under a temporary root; production uses DefaultLayout.
@@ -44,5 +48,21 @@ func (l Layout) agentUnit() string           { return path.Join(l.UnitDir, Agent
 func (l Layout) sysctl() string              { return path.Join(l.SysctlDir, SysctlFile) }
 func (l Layout) backendUnit(n string) string { return path.Join(l.UnitDir, n+".service") }
 
+// Journal is the deploy journal and Lock the per-host lock, in StateDir.
+func (l Layout) Journal() string { return path.Join(l.StateDir, JournalName) }
+func (l Layout) Lock() string    { return path.Join(l.StateDir, LockName) }
+
+// Names of the journal and the lock in StateDir.
+const (
+	JournalName = "deploy.json"
+	LockName    = "lock"
+)
+
 // prevPath is where the previous version of a file is kept for rollback.
 func prevPath(p string) string { return p + ".prev" }
+
+// stagePath is where run uploads the new version of p before renaming it
+// into place: a name the next run recognises as a temporary file.
+func stagePath(p, run string) string {
+	return path.Join(path.Dir(p), "."+path.Base(p)+remote.TempInfix+run)
+}

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"fmt"
+	"io/fs"
 	"strings"
 )
 
@@ -17,11 +18,32 @@ const (
 	ActionInstall Action = "install" // first install: create the user, enable and start
 )
 
+var actionRank = map[Action]int{"": 0, ActionNone: 0, ActionReload: 1, ActionUpgrade: 2, ActionRestart: 3, ActionInstall: 4}
+
+// heavier returns the heavier of two actions.
+func heavier(a, b Action) Action {
+	if actionRank[b] > actionRank[a] {
+		return b
+	}
+	return a
+}
+
+// File operations in a plan.
+const (
+	OpCreate    = "create"    // the file does not exist
+	OpUpdate    = "update"    // its content differs
+	OpFix       = "fix"       // content right, owner or mode wrong
+	OpUnchanged = "unchanged" // as it should be
+)
+
 // Change is one file of a plan.
 type Change struct {
 	File
-	// Op is create, update or unchanged.
+	// Op is create, update, fix or unchanged.
 	Op string `json:"op"`
+	// Was is the owner and mode on the host when they differ ("0640
+	// root:root").
+	Was string `json:"was,omitempty"`
 	// Diff is a unified diff for text files in a dry run.
 	Diff string `json:"diff,omitempty"`
 }
@@ -34,28 +56,50 @@ type Plan struct {
 	// Action is what the agent does once the files are in place.
 	Action Action `json:"action"`
 	// Backend is the backend unit; BackendRestart is set when its unit
-	// file changed.
+	// file changed or it is not running.
 	Backend        string `json:"backend,omitempty"`
 	BackendRestart bool   `json:"backend_restart,omitempty"`
 	// Sysctl is set when the drop-in changed and must be applied.
 	Sysctl bool `json:"sysctl,omitempty"`
+	// Reasons say why the host needs work beyond file contents: the agent
+	// runs another config than the one on disk, a unit is down, an earlier
+	// deploy was interrupted.
+	Reasons []string `json:"reasons,omitempty"`
+	// Recover is the interrupted journal of an earlier run this plan
+	// completes (its backups are kept as this run's).
+	Recover *Journal `json:"recover,omitempty"`
+	// Cleanup are temporary files of earlier runs to remove.
+	Cleanup []string `json:"cleanup,omitempty"`
 	// BinaryNote says which binary is uploaded.
 	BinaryNote string `json:"binary"`
 }
 
-// MakePlan compares what the host has with what it should have.
+// MakePlan compares what the host has with what it should have. It looks
+// beyond content hashes: owner and mode of every file, the config the
+// agent actually loaded, whether the agent and the backend run, and the
+// journal of an interrupted deploy. So a host is "unchanged" only when it
+// is as the fleet says.
 func MakePlan(host string, facts Facts, want Want, l Layout) Plan {
-	p := Plan{Host: host, Facts: facts, Backend: want.Backend, Action: ActionNone}
+	p := Plan{Host: host, Facts: facts, Backend: want.Backend, Action: ActionNone, Cleanup: facts.StaleTemps}
 	changed := map[string]bool{}
+	var agentSum string
 	for _, f := range want.Files {
-		c := Change{File: f, Op: "unchanged"}
-		switch old, ok := facts.Sums[f.Path]; {
-		case !ok:
-			c.Op = "create"
-		case old != f.Sum:
-			c.Op = "update"
+		if f.Path == l.AgentConfig {
+			agentSum = f.Sum
 		}
-		if c.Op != "unchanged" {
+		c := Change{File: f, Op: OpUnchanged}
+		old, ok := facts.Sums[f.Path]
+		switch {
+		case !ok:
+			c.Op = OpCreate
+		case old != f.Sum:
+			c.Op = OpUpdate
+		default:
+			if ff, ok := facts.Files[f.Path]; ok && (ff.Mode.Perm() != f.Mode.Perm() || ff.Owner != f.Owner) {
+				c.Op, c.Was = OpFix, fmt.Sprintf("%04o %s", ff.Mode.Perm(), ff.Owner)
+			}
+		}
+		if c.Op != OpUnchanged {
 			changed[f.Path] = true
 		}
 		p.Files = append(p.Files, c)
@@ -67,21 +111,72 @@ func MakePlan(host string, facts Facts, want Want, l Layout) Plan {
 		p.Action = ActionInstall
 	case changed[l.agentUnit()] || facts.Active != "active":
 		p.Action = ActionRestart
+		if !changed[l.agentUnit()] {
+			p.Reasons = append(p.Reasons, fmt.Sprintf("the agent is not running (%s)", orUnknown(facts.Active)))
+		}
 	case changed[l.Binary]:
 		p.Action = ActionUpgrade
+	case facts.Agent != nil && installedVersion(facts.Version) != "" && facts.Agent.Version != "" && installedVersion(facts.Version) != facts.Agent.Version:
+		p.Action = ActionUpgrade
+		p.Reasons = append(p.Reasons, fmt.Sprintf("the agent runs %s, the binary on disk is %s", facts.Agent.Version, facts.Version))
 	case p.anyChanged():
 		p.Action = ActionReload
+	case facts.Agent != nil && facts.Agent.ConfigSHA256 != "" && agentSum != "" && facts.Agent.ConfigSHA256 != agentSum:
+		p.Action = ActionReload
+		p.Reasons = append(p.Reasons, fmt.Sprintf("the agent runs another config (sha256 %s) than agent.yaml (%s)", short(facts.Agent.ConfigSHA256), short(agentSum)))
 	}
 	if want.Backend != "" && changed[l.backendUnit(want.Backend)] {
 		p.BackendRestart = true
 	}
+	if want.Backend != "" && p.Action != ActionInstall && !changed[l.backendUnit(want.Backend)] && facts.Backend != nil && facts.Backend.ActiveState != "active" {
+		p.BackendRestart = true
+		p.Reasons = append(p.Reasons, fmt.Sprintf("the backend %s is not running (%s)", want.Backend, facts.Backend.ActiveState))
+	}
 	p.Sysctl = changed[l.sysctl()]
+	if j := facts.Journal; !j.Finished() {
+		p.recoverFrom(j)
+	}
 	return p
+}
+
+// recoverFrom folds an interrupted run's unfinished work into the plan:
+// the agent action and backend restart it had not done yet are done now,
+// and its verified backups stay this run's, so that a failure rolls back
+// to the state before the interrupted run.
+func (p *Plan) recoverFrom(j *Journal) {
+	p.Recover = j
+	p.Reasons = append(p.Reasons, "completes an interrupted deploy: "+j.Describe())
+	if !j.done(StepAgent) {
+		p.Action = heavier(p.Action, j.Action)
+	}
+	if j.BackendRestart && !j.done(StepBackend) {
+		p.BackendRestart = true
+	}
+	if j.Sysctl && !j.done(StepSysctl) {
+		p.Sysctl = true
+	}
+}
+
+// installedVersion is the version in `edgectl version`'s line ("edgectl
+// v1.2.0 (go1.26, linux/amd64)").
+func installedVersion(line string) string {
+	f := strings.Fields(line)
+	if len(f) < 2 || f[0] != "edgectl" {
+		return ""
+	}
+	return f[1]
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
 }
 
 func (p Plan) anyChanged() bool {
 	for _, c := range p.Files {
-		if c.Op != "unchanged" {
+		if c.Op != OpUnchanged {
 			return true
 		}
 	}
@@ -89,32 +184,74 @@ func (p Plan) anyChanged() bool {
 }
 
 // Changed reports whether applying the plan would touch the host.
-func (p Plan) Changed() bool { return p.Action != ActionNone || p.anyChanged() }
+func (p Plan) Changed() bool {
+	return p.Action != ActionNone || p.anyChanged() || p.BackendRestart || p.Recover != nil
+}
 
 // Summary is one line: "upgrade: 2 files changed (agent.yaml, edgectl)".
 func (p Plan) Summary() string {
 	var names []string
 	for _, c := range p.Files {
-		if c.Op != "unchanged" {
+		switch c.Op {
+		case OpUnchanged:
+		case OpFix:
+			names = append(names, baseName(c.Path)+" owner/mode")
+		default:
 			names = append(names, baseName(c.Path))
 		}
-	}
-	if len(names) == 0 {
-		if p.Action == ActionNone {
-			return "no change"
-		}
-		return fmt.Sprintf("%s (no file changed)", p.Action)
 	}
 	what := string(p.Action)
 	if p.Action == ActionNone {
 		what = "files only"
 	}
-	return fmt.Sprintf("%s: %d file(s) changed (%s)", what, len(names), strings.Join(names, ", "))
+	var s string
+	switch {
+	case len(names) > 0:
+		s = fmt.Sprintf("%s: %d file(s) changed (%s)", what, len(names), strings.Join(names, ", "))
+	case p.Action != ActionNone:
+		s = fmt.Sprintf("%s (no file changed)", p.Action)
+	case p.BackendRestart:
+		s = "backend restart"
+	case p.Recover != nil:
+		s = "gate (completing an interrupted deploy)"
+	default:
+		return "no change"
+	}
+	if p.BackendRestart && (len(names) > 0 || p.Action != ActionNone) {
+		s += " + backend restart"
+	}
+	if p.Recover != nil && !strings.HasPrefix(s, "gate") {
+		s += "; completes an interrupted deploy"
+	}
+	return s
 }
+
+// changes are the files the plan writes or repairs.
+func (p Plan) changes() []Change {
+	var out []Change
+	for _, c := range p.Files {
+		if c.Op != OpUnchanged {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func modeString(m fs.FileMode) string { return fmt.Sprintf("%04o", m.Perm()) }
 
 func baseName(p string) string {
 	if i := strings.LastIndexByte(p, '/'); i >= 0 {
 		return p[i+1:]
 	}
 	return p
+}
+
+func short(sum string) string {
+	if len(sum) > 12 {
+		return sum[:12]
+	}
+	if sum == "" {
+		return "(none)"
+	}
+	return sum
 }

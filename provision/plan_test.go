@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -25,16 +26,48 @@ domains: [api.example.com]
 	return f
 }
 
-func TestParseFacts(t *testing.T) {
-	out := "arch=x86_64\nos=debian 12\npid1=systemd\nbindv6only=1\ndisable_ipv6=0\nlo6=1\nuser=1\nversion=edgectl v1 (go1.26, linux/amd64)\nactive=active\n" +
-		"sum " + strings.Repeat("a", 64) + "  /usr/local/bin/edgectl\nsum short  /etc/x\n"
-	f, err := parseFacts([]byte(out))
+// TestGatherFacts runs the facts script on the model host (the same
+// script a real host's shell runs) and reads everything back.
+func TestGatherFacts(t *testing.T) {
+	m := newModel(t)
+	l := m.layout
+	m.SetFile(l.Binary, []byte("bin-v7"), 0o755, "root:root")
+	m.SetFile(l.AgentConfig, []byte("listen: []\n"), 0o640, "root:root")
+	m.SetFile("/etc/edgectl/.agent.yaml"+".edgectl.tmp-1a2b", []byte("half"), 0o600, "root:root")
+	m.SetFile(l.Journal(), []byte(`{"version":1,"run":"r1","state":"applying","done":["journal","backup"]}`), 0o644, "root:root")
+	m.SetFree("/usr/local", 5<<20)
+	m.user = true
+	m.units[AgentUnitName] = &UnitState{ActiveState: "active", SubState: "running"}
+	m.agentOn, m.agentVer, m.agentSum = true, "v6", "abc"
+	m.units["app.service"] = &UnitState{ActiveState: "activating", SubState: "auto-restart", NRestarts: 3, ExecMainStatus: 1}
+	f, err := Gather(context.Background(), m, l, []string{l.Binary, l.AgentConfig, l.agentUnit()}, "/run/edgectl/agent.sock", "app")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Arch != "amd64" || !f.Systemd || f.BindV6Only != 1 || !f.IPv6 || !f.Loopback6 || !f.User || f.Active != "active" ||
-		f.Sums["/usr/local/bin/edgectl"] != strings.Repeat("a", 64) || len(f.Sums) != 1 || f.OS != "debian 12" {
-		t.Fatalf("parsed %+v", f)
+	if f.Arch != "amd64" || f.OS != "debian 12" || !f.Systemd || f.BindV6Only != 0 || !f.IPv6 || !f.Loopback6 || !f.User ||
+		f.Version != "edgectl v7 (go1.26, linux/amd64)" || f.Active != "active" {
+		t.Errorf("facts %+v", f)
+	}
+	if f.Sums[l.Binary] != sum([]byte("bin-v7")) || len(f.Sums) != 2 {
+		t.Errorf("sums %v", f.Sums)
+	}
+	if ff := f.Files[l.AgentConfig]; ff.Mode != 0o640 || ff.Owner != "root:root" || ff.Size != 11 {
+		t.Errorf("agent.yaml facts %+v", ff)
+	}
+	if f.Agent == nil || f.Agent.Version != "v6" || f.Agent.ConfigSHA256 != "abc" {
+		t.Errorf("agent %+v", f.Agent)
+	}
+	if f.Backend == nil || f.Backend.SubState != "auto-restart" || f.Backend.NRestarts != 3 {
+		t.Errorf("backend %+v", f.Backend)
+	}
+	if got := f.FreeFor("/usr/local/bin"); got != 5<<20 {
+		t.Errorf("free space for /usr/local/bin: %d", got)
+	}
+	if len(f.StaleTemps) != 1 || !strings.HasSuffix(f.StaleTemps[0], ".edgectl.tmp-1a2b") {
+		t.Errorf("stale temporary files %v", f.StaleTemps)
+	}
+	if f.Journal == nil || f.Journal.Finished() || !f.Journal.done(StepBackup) {
+		t.Errorf("journal %+v", f.Journal)
 	}
 	if _, err := parseFacts([]byte("garbage")); err == nil {
 		t.Fatal("output without uname must be an error")
@@ -52,8 +85,14 @@ func TestMakePlan(t *testing.T) {
 		if mutate != nil {
 			mutate(sums)
 		}
-		return Facts{Arch: "amd64", Systemd: true, User: true, Active: "active", BindV6Only: 0, Sums: sums}
+		files := map[string]FileFacts{}
+		for _, file := range w.Files {
+			files[file.Path] = FileFacts{Mode: file.Mode, Owner: file.Owner}
+		}
+		return Facts{Arch: "amd64", Systemd: true, User: true, Active: "active", BindV6Only: 0, Sums: sums, Files: files,
+			Backend: &UnitState{ActiveState: "active"}}
 	}
+	with := func(f Facts, change func(*Facts)) Facts { change(&f); return f }
 	base, err := Desired(f, l, []byte("bin-v1"), Facts{BindV6Only: 0, Sums: map[string]string{}})
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +116,19 @@ func TestMakePlan(t *testing.T) {
 		{"unit changed", installed(base, func(s map[string]string) { s[l.agentUnit()] = "old" }), "bin-v1", ActionRestart, []string{"edgectl-agent.service"}, false, false},
 		{"backend unit changed", installed(base, func(s map[string]string) { s[l.backendUnit("app")] = "old" }), "bin-v1", ActionReload, []string{"app.service"}, true, false},
 		{"agent stopped", func() Facts { x := installed(base, nil); x.Active = "failed"; return x }(), "bin-v1", ActionRestart, nil, false, false},
+		{"agent.yaml owned root:root: repaired and reloaded", with(installed(base, nil), func(f *Facts) {
+			f.Files = map[string]FileFacts{l.AgentConfig: {Mode: 0o640, Owner: "root:root"}}
+		}), "bin-v1", ActionReload, []string{"agent.yaml"}, false, false},
+		{"the agent runs another config than the file", with(installed(base, nil), func(f *Facts) {
+			f.Agent = &AgentFacts{ConfigSHA256: "stale"}
+		}), "bin-v1", ActionReload, nil, false, false},
+		{"the agent runs another version than the binary", with(installed(base, nil), func(f *Facts) {
+			f.Version, f.Agent = "edgectl v1 (go1.26, linux/amd64)", &AgentFacts{Version: "v0"}
+		}), "bin-v1", ActionUpgrade, nil, false, false},
+		{"backend down", with(installed(base, nil), func(f *Facts) { f.Backend = &UnitState{ActiveState: "failed"} }), "bin-v1", ActionNone, nil, true, false},
+		{"an interrupted deploy is completed", with(installed(base, nil), func(f *Facts) {
+			f.Journal = &Journal{State: JournalApplying, Action: ActionUpgrade, Done: []string{StepJournal, StepBackup, StepUpload, StepCheck, StepInstall}}
+		}), "bin-v1", ActionUpgrade, nil, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want, err := Desired(f, l, []byte(tc.binary), tc.facts)
@@ -93,7 +145,7 @@ func TestMakePlan(t *testing.T) {
 			if p.Action != tc.action || strings.Join(changed, ",") != strings.Join(tc.changed, ",") || p.BackendRestart != tc.backend || p.Sysctl != tc.sysctl {
 				t.Fatalf("action %s changed %v backend %v sysctl %v; want %s %v %v %v", p.Action, changed, p.BackendRestart, p.Sysctl, tc.action, tc.changed, tc.backend, tc.sysctl)
 			}
-			if (tc.action == ActionNone) == p.Changed() {
+			if (tc.action == ActionNone && !tc.backend && p.Recover == nil) == p.Changed() {
 				t.Fatalf("Changed() = %v for action %s", p.Changed(), p.Action)
 			}
 		})

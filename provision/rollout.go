@@ -2,13 +2,13 @@ package provision
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/hostlock"
 	"github.com/edgectl/edgectl/remote"
 )
 
@@ -17,8 +17,8 @@ type Options struct {
 	Layout   Layout
 	Binaries *Binaries
 	// Dial opens a host: SSH for deploy, the local machine for install.
-	Dial remote.Dialer
-	// DryRun plans (with diffs) and changes nothing.
+	Dial Dialer
+	// DryRun plans (with diffs) and changes nothing: no lock, no journal.
 	DryRun bool
 	// Parallel bounds how many hosts are connected to and planned at once
 	// (default 10). Batches of changes follow rollout.batch.
@@ -28,6 +28,21 @@ type Options struct {
 	// Public reports whether to probe a host's public addresses from this
 	// machine in the gate (deploy: yes; install: no).
 	Public bool
+	// Holder is who takes the hosts' locks (hostlock.Self; its MaxMS is
+	// set by Deploy to the run's maximum time).
+	Holder hostlock.Holder
+	// LockWait is how long a lock held by another run is waited for (0:
+	// stop at once naming the holder); ForceUnlock removes it instead.
+	LockWait    time.Duration
+	ForceUnlock bool
+	// Stop, when done (a first SIGINT or SIGTERM), makes every host stop
+	// at its next safe point and roll back what it had changed; hosts not
+	// reached are skipped.
+	Stop context.Context
+	// Step is called before each step on each host (a test hook).
+	Step func(host, step string)
+	// Backend runs around each backend restart.
+	Backend BackendHooks
 }
 
 // Event is one progress line for one host.
@@ -38,97 +53,116 @@ type Event struct {
 
 // Host outcomes in a Result.
 const (
-	StatusUnchanged   = "unchanged"   // nothing to do
-	StatusDeployed    = "deployed"    // changed and passed the gate
-	StatusPlanned     = "planned"     // dry run: would change
-	StatusRolledBack  = "rolled-back" // failed the gate or apply; previous files restored
-	StatusFailed      = "failed"      // failed, and the rollback failed too
-	StatusUnreachable = "unreachable" // could not connect or gather facts
-	StatusSkipped     = "skipped"     // not reached: the rollout stopped before it
+	StatusUnchanged   = "unchanged"    // as the fleet says; nothing to do
+	StatusDeployed    = "deployed"     // changed and passed the gate
+	StatusPlanned     = "planned"      // dry run: would change
+	StatusRolledBack  = "rolled-back"  // failed the gate or apply; the previous version restored
+	StatusAborted     = "aborted"      // failed before anything was replaced: as it was
+	StatusFailed      = "failed"       // failed, and the rollback did not finish: the journal records it
+	StatusUnreachable = "unreachable"  // could not connect or gather facts
+	StatusHostKey     = "host-key"     // its SSH host key is unknown or changed: not touched
+	StatusLogin       = "login-failed" // no usable key, or every key refused: not touched
+	StatusLocked      = "locked"       // another run holds its lock: not touched
+	StatusSkipped     = "skipped"      // not reached: the rollout stopped before it
 )
 
 // HostResult is what happened on one host.
 type HostResult struct {
-	Name     string        `json:"name"`
-	Status   string        `json:"status"`
-	Action   Action        `json:"action,omitempty"`
-	Summary  string        `json:"summary"`
-	Error    string        `json:"error,omitempty"`
-	Duration time.Duration `json:"-"` // duration_ms in JSON
-	Plan     *Plan         `json:"plan,omitempty"`
-}
-
-// MarshalJSON writes Duration as duration_ms, like every duration in
-// edgectl's JSON.
-func (h HostResult) MarshalJSON() ([]byte, error) {
-	type plain HostResult
-	return json.Marshal(struct {
-		plain
-		DurationMS float64 `json:"duration_ms"`
-	}{plain(h), float64(h.Duration.Microseconds()) / 1000})
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Action  Action `json:"action,omitempty"`
+	Summary string `json:"summary"`
+	Error   string `json:"error,omitempty"`
+	// Step is the step that failed.
+	Step string `json:"step,omitempty"`
+	// Failures are the gate's checks that still failed; Logs the last
+	// journal lines of the units involved.
+	Failures []string          `json:"failures,omitempty"`
+	Logs     map[string]string `json:"logs,omitempty"`
+	// Notes say what else happened: a lock taken over, a host key
+	// accepted, a connection dialled again.
+	Notes      []string      `json:"notes,omitempty"`
+	DurationMS int64         `json:"duration_ms"`
+	Duration   time.Duration `json:"-"`
+	Plan       *Plan         `json:"plan,omitempty"`
+	// Err is the error behind Error, for callers that word it.
+	Err error `json:"-"`
 }
 
 // Result is a whole rollout.
 type Result struct {
 	Hosts []HostResult `json:"hosts"`
-	// Stopped is set when a host failed and the rollout stopped.
+	// Stopped is set when a host failed or a stop was asked, and the
+	// rollout did not go on.
 	Stopped bool `json:"stopped"`
+	// Interrupted is set when Options.Stop ended the rollout.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// MaxRunMS is the run's maximum time (what its locks say).
+	MaxRunMS int64 `json:"max_run_ms"`
 }
-
-// ErrHostKey wraps host-key failures found while connecting: the deploy
-// stops before anything is written anywhere.
-var ErrHostKey = errors.New("host key verification failed")
 
 type hostState struct {
-	host fleet.Host
-	res  HostResult
-	conn remote.Host
-	plan Plan
+	host    fleet.Host
+	res     HostResult
+	conn    *remote.Redialer
+	plan    Plan
+	lock    *hostlock.Lock
+	lockErr error
 }
 
-// Deploy converges hosts to the fleet: connect to and plan every host
-// (Parallel at a time), then apply changes rollout.batch hosts at a time,
-// each gated and rolled back on failure, stopping at the first failed
-// batch. A host-key problem on any host stops everything before the first
-// write and returns an error wrapping ErrHostKey.
+// Budgets that make up a run's maximum time.
+const (
+	connectBudget  = time.Minute
+	applyBudget    = 3 * time.Minute
+	rollbackBudget = 2 * time.Minute
+)
+
+// MaxRunTime is the longest a deploy of n hosts may take: connecting,
+// waiting for locks, and per batch applying, draining, gating (with time
+// to reconnect) and rolling back. Deploy stops applying when it is near,
+// so a lock older than this belongs to a run that died.
+func MaxRunTime(f *fleet.Fleet, n, parallel int, lockWait time.Duration) time.Duration {
+	if parallel <= 0 {
+		parallel = 10
+	}
+	batch := min(max(f.Rollout.Batch, 1), parallel)
+	batches := max((n+batch-1)/batch, 1)
+	per := applyBudget + f.Rollout.Drain + f.Rollout.HealthTimeout + DefaultReconnect
+	return lockWait + connectBudget + time.Duration(batches)*per + rollbackBudget + DefaultReconnect
+}
+
+// Deploy converges hosts to the fleet: connect to every host (Parallel at
+// a time), take every host's lock, gather facts and plan under it, then
+// apply changes rollout.batch hosts at a time, each gated and rolled back
+// on failure, stopping at the first failed batch. An SSH set-up problem
+// (host key, login) or a lock held elsewhere stops everything before the
+// first write (*SSHSetupError, *LockedError).
 func Deploy(ctx context.Context, f *fleet.Fleet, hosts []fleet.Host, o Options) (*Result, error) {
 	if o.Parallel <= 0 {
 		o.Parallel = 10
+	}
+	if o.Stop == nil {
+		o.Stop = context.Background()
 	}
 	emit := func(host, format string, a ...any) {
 		if o.Event != nil {
 			o.Event(Event{Host: host, Msg: fmt.Sprintf(format, a...)})
 		}
 	}
-	states := make([]*hostState, len(hosts))
-	var keyErrs []error
-	var mu sync.Mutex
-	sem := make(chan struct{}, o.Parallel)
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		states[i] = &hostState{host: h, res: HostResult{Name: h.Name}}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			st := states[i]
-			start := time.Now()
-			err := planHost(ctx, f, h, o, st, func(format string, a ...any) { emit(h.Name, format, a...) })
-			st.res.Duration = time.Since(start)
-			if err != nil {
-				var hk *remote.HostKeyError
-				if errors.As(err, &hk) {
-					mu.Lock()
-					keyErrs = append(keyErrs, err)
-					mu.Unlock()
-				}
-				st.res.Status, st.res.Error = StatusUnreachable, err.Error()
-				emit(h.Name, "unreachable: %v", err)
-			}
-		}()
+	maxRun := MaxRunTime(f, len(hosts), o.Parallel, o.LockWait)
+	if dl, ok := ctx.Deadline(); ok {
+		maxRun = min(maxRun, time.Until(dl)+rollbackBudget+DefaultReconnect)
 	}
-	wg.Wait()
+	holder := o.Holder
+	if holder.Token == "" {
+		holder = hostlock.Self(hostlock.KindDeploy, "deploy", maxRun)
+	}
+	holder.MaxMS = maxRun.Milliseconds()
+	// Applying stops in time for a rollback to fit in the maximum.
+	runCtx, cancel := context.WithTimeout(ctx, maxRun-rollbackBudget-DefaultReconnect)
+	defer cancel()
+	res := &Result{MaxRunMS: holder.MaxMS}
+	states := dialAll(runCtx, hosts, o, emit)
 	defer func() {
 		for _, st := range states {
 			if st.conn != nil {
@@ -136,42 +170,74 @@ func Deploy(ctx context.Context, f *fleet.Fleet, hosts []fleet.Host, o Options) 
 			}
 		}
 	}()
-	res := &Result{}
-	if len(keyErrs) > 0 {
+	finish := func(skip string) {
 		for _, st := range states {
 			if st.res.Status == "" {
-				st.res.Status, st.res.Summary = StatusSkipped, "not touched: a host key check failed"
+				st.res.Status, st.res.Summary = StatusSkipped, skip
 			}
+			st.res.DurationMS = st.res.Duration.Milliseconds()
 			res.Hosts = append(res.Hosts, st.res)
 		}
-		return res, fmt.Errorf("%w; nothing was changed on any host:\n  %w", ErrHostKey, errors.Join(keyErrs...))
 	}
-	var todo []*hostState
+	var setup []error
+	var live []*hostState
 	for _, st := range states {
-		if st.res.Status != "" {
-			continue
+		switch st.res.Status {
+		case StatusHostKey, StatusLogin:
+			setup = append(setup, st.res.Err)
+		case "":
+			live = append(live, st)
 		}
-		if !st.plan.Changed() {
+	}
+	if len(setup) > 0 {
+		finish("not touched: SSH is not set up for every host")
+		return res, &SSHSetupError{Errs: setup}
+	}
+	if !o.DryRun {
+		if errs := lockAll(runCtx, live, holder, o, emit); len(errs) > 0 {
+			for _, st := range live {
+				var he *hostlock.HeldError
+				if errors.As(st.lockErr, &he) {
+					st.res.Status, st.res.Summary, st.res.Error, st.res.Err = StatusLocked, "not touched: "+he.Status.Describe(), st.lockErr.Error(), st.lockErr
+				} else if st.lockErr != nil {
+					st.res.Status, st.res.Error, st.res.Err = StatusUnreachable, st.lockErr.Error(), st.lockErr
+				}
+			}
+			finish("not touched: another run holds the lock of a host")
+			return res, &LockedError{Errs: errs}
+		}
+		for _, st := range live {
+			o.step(st.host.Name, StepLock)
+		}
+	}
+	planAll(runCtx, f, live, o, emit)
+	var todo []*hostState
+	for _, st := range live {
+		switch {
+		case st.res.Status != "":
+			st.release(runCtx)
+		case !st.plan.Changed():
 			st.res.Status = StatusUnchanged
-			continue
-		}
-		if o.DryRun {
+			st.release(runCtx)
+		case o.DryRun:
 			st.res.Status = StatusPlanned
-			continue
+		default:
+			todo = append(todo, st)
 		}
-		todo = append(todo, st)
 	}
 	// rollout.batch hosts change at once, never more than --parallel.
 	batch := min(max(f.Rollout.Batch, 1), o.Parallel)
 	for i := 0; i < len(todo) && !res.Stopped; i += batch {
+		if o.Stop.Err() != nil || runCtx.Err() != nil {
+			res.Stopped = true
+			break
+		}
 		group := todo[i:min(i+batch, len(todo))]
 		var wg sync.WaitGroup
 		for _, st := range group {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				applyHost(ctx, f, o, st, func(format string, a ...any) { emit(st.res.Name, format, a...) })
-			}()
+			wg.Go(func() {
+				applyHost(runCtx, f, o, st, holder, func(format string, a ...any) { emit(st.res.Name, format, a...) })
+			})
 		}
 		wg.Wait()
 		for _, st := range group {
@@ -180,122 +246,23 @@ func Deploy(ctx context.Context, f *fleet.Fleet, hosts []fleet.Host, o Options) 
 			}
 		}
 	}
-	for _, st := range states {
-		if st.res.Status == "" {
-			st.res.Status, st.res.Summary = StatusSkipped, "not touched: the rollout stopped at a failed host"
-		}
-		res.Hosts = append(res.Hosts, st.res)
+	res.Interrupted = o.Stop.Err() != nil
+	for _, st := range todo {
+		st.release(runCtx)
 	}
+	why := "not touched: the rollout stopped at a failed host"
+	switch {
+	case res.Interrupted:
+		why = "not touched: the deploy was interrupted"
+	case runCtx.Err() != nil:
+		why = "not touched: the run's time limit was reached"
+	}
+	finish(why)
 	return res, nil
 }
 
-// planHost connects, gathers facts and plans one host.
-func planHost(ctx context.Context, f *fleet.Fleet, h fleet.Host, o Options, st *hostState, logf func(string, ...any)) error {
-	conn, err := o.Dial(ctx, h)
-	if err != nil {
-		return err
+func (o Options) step(host, step string) {
+	if o.Step != nil {
+		o.Step(host, step)
 	}
-	st.conn = conn
-	facts, err := Gather(ctx, conn, o.Layout, ManagedPaths(f, o.Layout))
-	if err != nil {
-		return err
-	}
-	bin, note, err := o.Binaries.For(facts.Arch)
-	if err != nil {
-		return err
-	}
-	want, err := Desired(f, o.Layout, bin, facts)
-	if err != nil {
-		return err
-	}
-	st.plan = MakePlan(h.Name, facts, want, o.Layout)
-	st.plan.BinaryNote = note
-	if o.DryRun {
-		for i, c := range st.plan.Files {
-			switch {
-			case c.Op == "unchanged":
-			case !c.Text:
-				st.plan.Files[i].Diff = fmt.Sprintf("binary %s: sha256 %s → %s (%s)", c.Path, short(facts.Sums[c.Path]), short(c.Sum), note)
-			case c.Op == "create":
-				st.plan.Files[i].Diff = Diff(c.Path, nil, c.Data)
-			default:
-				old, err := conn.ReadFile(ctx, c.Path)
-				if err != nil {
-					return fmt.Errorf("read %s for the diff: %w", c.Path, err)
-				}
-				st.plan.Files[i].Diff = Diff(c.Path, old, c.Data)
-			}
-		}
-	}
-	st.res.Action, st.res.Summary = st.plan.Action, st.plan.Summary()
-	p := st.plan
-	st.res.Plan = &p
-	line := fmt.Sprintf("%s, %s, %s", facts.OS, facts.Arch, st.res.Summary)
-	for _, c := range st.plan.Files {
-		if c.Path == o.Layout.Binary && c.Op != "unchanged" {
-			line += "; uploads " + note
-		}
-	}
-	logf("%s", line)
-	return nil
-}
-
-func short(sum string) string {
-	if len(sum) > 12 {
-		return sum[:12]
-	}
-	if sum == "" {
-		return "(none)"
-	}
-	return sum
-}
-
-// applyHost applies, gates and, on failure, rolls back one host.
-func applyHost(ctx context.Context, f *fleet.Fleet, o Options, st *hostState, logf func(string, ...any)) {
-	start := time.Now()
-	defer func() { st.res.Duration += time.Since(start) }()
-	h := Host{Host: st.conn, Layout: o.Layout, Agent: &f.Agent, Drain: f.Rollout.Drain, Log: logf}
-	err := Apply(ctx, h, st.plan)
-	if err == nil {
-		var public []string
-		if o.Public {
-			for _, a := range []string{st.host.IPv4, st.host.IPv6} {
-				if a != "" {
-					public = append(public, a)
-				}
-			}
-		}
-		backend := ""
-		if f.Backend != nil {
-			backend = f.Backend.Health
-		}
-		g := NewGate(&f.Agent, st.plan.Facts, public, backend, f.Rollout.HealthTimeout)
-		logf("health gate: agent on %v, public %v (up to %s)", gateTargets(g), public, g.Timeout)
-		err = g.Wait(ctx, st.conn)
-	}
-	if err == nil {
-		st.res.Status = StatusDeployed
-		logf("deployed: %s", st.res.Summary)
-		return
-	}
-	st.res.Error = err.Error()
-	logf("FAILED: %v", err)
-	// Roll back with a fresh context: the deploy's may be what ran out.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-	defer cancel()
-	if rerr := Rollback(rctx, h, st.plan); rerr != nil {
-		st.res.Status = StatusFailed
-		st.res.Error += "; rollback failed too: " + rerr.Error()
-		logf("rollback FAILED: %v", rerr)
-		return
-	}
-	st.res.Status = StatusRolledBack
-	logf("rolled back to the previous version")
-}
-
-func gateTargets(g Gate) []string {
-	if g.Loopback6 {
-		return []string{"[::1]", "127.0.0.1"}
-	}
-	return []string{"127.0.0.1"}
 }

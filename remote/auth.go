@@ -12,6 +12,29 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 )
 
+// AuthError is returned by DialSSH when edgectl cannot log in: no usable
+// key on this side (a missing or encrypted identity file, no ssh-agent), or
+// the server refused every key offered. It is a configuration problem the
+// operator fixes, not a host that is down.
+type AuthError struct {
+	// Host is the host's name, Addr its address and User the login.
+	Host, Addr, User string
+	// Refused is true when the server refused the keys; false when there
+	// was no key to offer.
+	Refused bool
+	// Err says what is wrong and what to do.
+	Err error
+}
+
+func (e *AuthError) Error() string {
+	if e.Refused {
+		return fmt.Sprintf("log in to %s (%s) as %s: %v", e.Host, e.Addr, e.User, e.Err)
+	}
+	return fmt.Sprintf("connect to %s (%s): %v", e.Host, e.Addr, e.Err)
+}
+
+func (e *AuthError) Unwrap() error { return e.Err }
+
 // auth holds the keys offered when logging in: the identity file first,
 // then the agent's.
 type auth struct {

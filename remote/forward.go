@@ -26,6 +26,20 @@ func (s *SSH) DialContext(ctx context.Context, network, addr string) (net.Conn, 
 	fail := func(err error) (net.Conn, error) {
 		return nil, fmt.Errorf("dial %s %s from %s: %w", network, addr, s.name, err)
 	}
+	if network == "unix" {
+		// direct-streamlocal@openssh.com; sshd allows it unless
+		// AllowStreamLocalForwarding or DisableForwarding say no.
+		ch, err := s.client.DialContext(ctx, "unix", addr)
+		if err != nil {
+			return fail(s.dialErr(ctx, err))
+		}
+		conn, err := bridge(ch, &net.UnixAddr{Name: addr, Net: "unix"})
+		if err != nil {
+			ch.Close()
+			return fail(err)
+		}
+		return conn, nil
+	}
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fail(err)
@@ -45,11 +59,11 @@ func (s *SSH) DialContext(ctx context.Context, network, addr string) (net.Conn, 
 			return fail(fmt.Errorf("%s is not an %s address", host, map[bool]string{true: "IPv4", false: "IPv6"}[network == "tcp4"]))
 		}
 	default:
-		return fail(fmt.Errorf("network %q: want tcp, tcp4 or tcp6", network))
+		return fail(fmt.Errorf("network %q: want tcp, tcp4, tcp6 or unix", network))
 	}
 	ch, err := s.client.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return fail(openErr(err))
+		return fail(s.dialErr(ctx, err))
 	}
 	var raddr net.Addr = &net.TCPAddr{}
 	if ipErr == nil {
@@ -61,6 +75,16 @@ func (s *SSH) DialContext(ctx context.Context, network, addr string) (net.Conn, 
 		return fail(err)
 	}
 	return conn, nil
+}
+
+// dialErr is openErr for a refused channel; any other failure (but the
+// caller's own deadline) is the connection's: a *TransportError.
+func (s *SSH) dialErr(ctx context.Context, err error) error {
+	var oe *ssh.OpenChannelError
+	if errors.As(err, &oe) || ctx.Err() != nil {
+		return openErr(err)
+	}
+	return &TransportError{Host: s.name, Err: err}
 }
 
 // openErr adds the errno that sshd's message names, so callers (probe)

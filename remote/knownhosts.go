@@ -51,7 +51,7 @@ type HostKeyError struct {
 func (e *HostKeyError) Error() string {
 	switch e.Kind {
 	case HostKeyUnknown:
-		return fmt.Sprintf("host key for %s (%s) is not in %s (%s %s); verify it and run again with --accept-new to record it",
+		return fmt.Sprintf("host key for %s (%s) is not in %s (%s %s); verify the fingerprint, then record it",
 			e.Host, e.Addr, e.File, keyKind(e.Key), e.Fingerprint)
 	case HostKeyRevoked:
 		return fmt.Sprintf("host key for %s (%s) (%s %s) is marked @revoked on line %d of %s; do not connect until the host has a new key",
@@ -61,7 +61,7 @@ func (e *HostKeyError) Error() string {
 	if e.Key != nil {
 		now = fmt.Sprintf("now %s %s", keyKind(e.Key), e.Fingerprint)
 	}
-	return fmt.Sprintf("host key for %s (%s) CHANGED (%s, line %d of %s has %s %s); if the host was rebuilt, remove line %d of %s and run again with --accept-new",
+	return fmt.Sprintf("host key for %s (%s) CHANGED (%s, line %d of %s has %s %s); if the host was rebuilt, remove line %d of %s and record the new key",
 		e.Host, e.Addr, now, e.Line, e.File, keyKind(e.Known), ssh.FingerprintSHA256(e.Known), e.Line, e.File)
 }
 
@@ -86,8 +86,10 @@ func keyKind(k ssh.PublicKey) string {
 type hostKeyCheck struct {
 	file      string
 	acceptNew bool
+	readOnly  bool // acceptNew trusts an unknown key for this connection only
 	name      string
 	addr      string
+	accepted  string // fingerprint of the unknown key accepted, if any
 }
 
 // knownHostsMu serialises appends by this process; flock guards against
@@ -157,6 +159,10 @@ func (h *hostKeyCheck) check(_ string, _ net.Addr, key ssh.PublicKey) error {
 	}
 	if herr := h.refuse(err, key); herr != nil || !h.acceptNew {
 		return herr
+	}
+	h.accepted = ssh.FingerprintSHA256(key)
+	if h.readOnly {
+		return nil
 	}
 	return h.record(key)
 }

@@ -64,7 +64,7 @@ func TestHostKey(t *testing.T) {
 		{name: "known", addr: v4, known: line(v4, srv.HostKey)},
 		{name: "known ipv6", addr: v6, known: line(v6, srv.HostKey)},
 		{name: "no file", addr: v4, known: "-", wantKind: remote.HostKeyUnknown,
-			wantMsg: "is not in KH (ED25519 " + srv.HostKeyFingerprint + "); verify it and run again with --accept-new to record it"},
+			wantMsg: "is not in KH (ED25519 " + srv.HostKeyFingerprint + "); verify the fingerprint, then record it"},
 		{name: "other hosts only", addr: v6, known: line(v4, srv.HostKey) + line("[::1]:1", srv.HostKey), wantKind: remote.HostKeyUnknown},
 		{name: "unknown accepted", addr: v4, known: "-", acceptNew: true, recorded: true},
 		{name: "unknown ipv6 accepted, file without final newline", addr: v6, known: strings.TrimSuffix(line(v4, other), "\n"), acceptNew: true, recorded: true},

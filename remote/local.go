@@ -22,8 +22,8 @@ func (Local) Name() string { return "localhost" }
 // Run runs cmd with /bin/sh -c.
 func (l Local) Run(ctx context.Context, cmd string, stdin []byte) (Result, error) {
 	c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
-	var out, errb bytes.Buffer
-	c.Stdout, c.Stderr = &out, &errb
+	out, errb := newCapped(), newCapped()
+	c.Stdout, c.Stderr = out, errb
 	if stdin != nil {
 		c.Stdin = bytes.NewReader(stdin)
 	}
@@ -55,7 +55,8 @@ func (Local) Remove(_ context.Context, path string) error {
 	return nil
 }
 
-// DialContext dials from this machine.
+// DialContext dials from this machine; network "unix" reaches a unix
+// socket such as the agent's admin socket.
 func (Local) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
@@ -68,7 +69,7 @@ func (Local) Close() error { return nil }
 // sets perm and renames it over path, then fsyncs the directory.
 func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+TempInfix+"*")
 	if err != nil {
 		return err
 	}

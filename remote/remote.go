@@ -28,13 +28,20 @@ type Host interface {
 	Remove(ctx context.Context, path string) error
 	// DialContext opens a connection from the host itself, so "[::1]:8000"
 	// is the host's own loopback. network is "tcp", "tcp4" or "tcp6" and is
-	// honoured: a tcp6 dial never falls back to IPv4.
+	// honoured: a tcp6 dial never falls back to IPv4; "unix" reaches a unix
+	// socket on the host (the agent's admin socket).
 	DialContext(ctx context.Context, network, addr string) (net.Conn, error)
 	// Close releases the connection to the host.
 	Close() error
 }
 
-// Result is what a command printed and how it exited.
+// TempInfix marks the temporary files WriteFile creates next to their
+// target: ".<base>.edgectl.tmp-<random>". One left by a run that was cut
+// off can be found (and removed) by this name alone.
+const TempInfix = ".edgectl.tmp-"
+
+// Result is what a command printed and how it exited. Each stream keeps at
+// most MaxOutput bytes.
 type Result struct {
 	Stdout   []byte
 	Stderr   []byte

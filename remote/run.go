@@ -63,13 +63,13 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin []byte) (Result, error)
 	go func() {
 		sess, err := s.client.NewSession()
 		if err != nil {
-			done <- outcome{err: fmt.Errorf("%s: open session for %q: %w", s.name, shortCmd(cmd), err)}
+			done <- outcome{err: &TransportError{Host: s.name, Err: fmt.Errorf("%s: open session for %q: %w", s.name, shortCmd(cmd), err)}}
 			return
 		}
 		sessc <- sess
 		defer sess.Close()
-		var out, errb bytes.Buffer
-		sess.Stdout, sess.Stderr = &out, &errb
+		out, errb := newCapped(), newCapped()
+		sess.Stdout, sess.Stderr = out, errb
 		if stdin != nil {
 			sess.Stdin = bytes.NewReader(stdin)
 		}
@@ -97,7 +97,51 @@ func (s *SSH) Run(ctx context.Context, cmd string, stdin []byte) (Result, error)
 		return res, &ExitError{Host: s.name, Cmd: cmd, Result: res}
 	}
 	if err != nil {
-		return res, fmt.Errorf("%s: run %q: %w", s.name, shortCmd(cmd), err)
+		// Anything but an exit status means the connection failed under
+		// the command (a missing exit status, EOF, a closed session).
+		why := ""
+		select {
+		case <-s.closed:
+			why = " (connection closed: the keepalive got no answer, or the host went away)"
+		default:
+		}
+		var te *TransportError
+		if errors.As(err, &te) {
+			return res, err
+		}
+		return res, &TransportError{Host: s.name, Err: fmt.Errorf("%s: run %q: %w%s", s.name, shortCmd(cmd), err, why)}
 	}
 	return res, nil
 }
+
+// Ping asks the server for a keepalive answer within timeout: nil when the
+// connection carries traffic, an error when it is closed or stalled (a
+// partition, a host that froze). A stalled connection is closed, so that
+// every call waiting on it fails at once and the caller can dial again.
+func (s *SSH) Ping(ctx context.Context, timeout time.Duration) error {
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := s.client.SendRequest("keepalive@openssh.com", true, nil)
+		errc <- err
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-errc:
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("%s: connection lost: %w", s.name, err)
+		}
+		return nil
+	case <-s.closed:
+		return fmt.Errorf("%s: connection closed", s.name)
+	case <-t.C:
+		s.Close()
+		return fmt.Errorf("%s: %w: no keepalive answer within %s", s.name, ErrStalled, timeout)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ErrStalled is wrapped by Ping when the connection stopped answering.
+var ErrStalled = errors.New("connection stalled")

@@ -23,11 +23,16 @@ func (s *SSH) sftpClient() (*sftp.Client, error) {
 	}
 	select {
 	case <-s.closed:
-		return nil, fmt.Errorf("%s: connection closed", s.name)
+		return nil, &TransportError{Host: s.name, Err: fmt.Errorf("%s: connection closed", s.name)}
 	default:
 	}
 	sc, err := sftp.NewClient(s.client)
 	if err != nil {
+		select {
+		case <-s.closed:
+			return nil, &TransportError{Host: s.name, Err: fmt.Errorf("%s: start sftp: %w", s.name, err)}
+		default:
+		}
 		return nil, fmt.Errorf("%s: start sftp: %w (enable the sftp subsystem in the host's sshd_config)", s.name, err)
 	}
 	s.sc = sc
@@ -80,7 +85,7 @@ func (s *SSH) readFile(p string) ([]byte, error) {
 	return data, nil
 }
 
-// WriteFile replaces p atomically: the data goes to .<base>.tmp-<random>
+// WriteFile replaces p atomically: the data goes to .<base>.edgectl.tmp-<random>
 // in the same directory, which is chmodded to perm before any data is
 // written, fsynced (when the server supports fsync@openssh.com) and
 // renamed over p with posix-rename@openssh.com. On failure the temporary
@@ -96,7 +101,7 @@ func (s *SSH) writeFile(ctx context.Context, p string, data []byte, perm fs.File
 	}
 	var rnd [6]byte
 	rand.Read(rnd[:])
-	tmp := path.Join(path.Dir(p), "."+path.Base(p)+".tmp-"+hex.EncodeToString(rnd[:]))
+	tmp := path.Join(path.Dir(p), "."+path.Base(p)+TempInfix+hex.EncodeToString(rnd[:]))
 	f, err := sc.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {
 		return s.pathErr("write", p, err)
@@ -147,8 +152,21 @@ func (s *SSH) Remove(ctx context.Context, p string) error {
 }
 
 // pathErr names the host and path; sftp's "file does not exist" status
-// becomes fs.ErrNotExist.
+// becomes fs.ErrNotExist, and a lost connection a *TransportError.
 func (s *SSH) pathErr(op, p string, err error) error {
+	closed := false
+	select {
+	case <-s.closed:
+		closed = true
+	default:
+	}
+	if closed || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, sftp.ErrSSHFxConnectionLost) || errors.Is(err, sftp.ErrSSHFxNoConnection) {
+		var te *TransportError
+		if !errors.As(err, &te) {
+			return &TransportError{Host: s.name, Err: fmt.Errorf("%s: %s %s: %w", s.name, op, p, err)}
+		}
+		return err
+	}
 	var se *sftp.StatusError
 	if errors.As(err, &se) && se.FxCode() == sftp.ErrSSHFxNoSuchFile {
 		err = fmt.Errorf("%w (%v)", fs.ErrNotExist, err)

@@ -40,6 +40,10 @@ type SSHConfig struct {
 	// yet (creating the file 0600 and its directory 0700). A key that
 	// differs from a listed one is never accepted.
 	AcceptNew bool
+	// KnownHostsReadOnly makes AcceptNew trust an unknown key for this
+	// connection only, without writing KnownHosts (a dry run changes
+	// nothing anywhere). SSH.AcceptedKey says which key it was.
+	KnownHostsReadOnly bool
 	// Jump is an optional bastion, "user@host:port": the connection to
 	// Addr is tunnelled through it. Its host key is checked the same way.
 	Jump string
@@ -86,11 +90,17 @@ type SSH struct {
 	client *ssh.Client
 	jump   *ssh.Client // nil without a jump host
 
-	mu     sync.Mutex
-	sc     *sftp.Client
-	closed chan struct{}
-	once   sync.Once
+	mu       sync.Mutex
+	sc       *sftp.Client
+	closed   chan struct{}
+	once     sync.Once
+	accepted string // fingerprint of an unknown host key AcceptNew took
 }
+
+// AcceptedKey is the SHA256 fingerprint of the host key this connection
+// accepted because KnownHosts did not list it (SSHConfig.AcceptNew), or ""
+// when the key was already known.
+func (s *SSH) AcceptedKey() string { return s.accepted }
 
 var _ Host = (*SSH)(nil)
 
@@ -108,9 +118,16 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	}
 	a, err := newAuth(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", where, err)
+		return nil, &AuthError{Host: cfg.Name, Addr: cfg.Addr, User: cfg.User, Err: err}
 	}
 	defer a.close()
+	// Messages name the time that really applied: the caller's deadline
+	// when it is nearer than ConnectTimeout.
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl).Round(100 * time.Millisecond); left < cfg.ConnectTimeout {
+			cfg.ConnectTimeout = max(left, 100*time.Millisecond)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
 
@@ -126,7 +143,7 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 		if err != nil {
 			return nil, err
 		}
-		if jump, err = handshake(ctx, cfg, a, jconn, jname, jaddr, juser); err != nil {
+		if jump, _, err = handshake(ctx, cfg, a, jconn, jname, jaddr, juser); err != nil {
 			return nil, err
 		}
 		conn, err = jump.DialContext(ctx, "tcp", cfg.Addr)
@@ -137,14 +154,14 @@ func DialSSH(ctx context.Context, cfg SSHConfig) (*SSH, error) {
 	} else if conn, err = dialTCP(ctx, cfg, cfg.Name, cfg.Addr); err != nil {
 		return nil, err
 	}
-	client, err := handshake(ctx, cfg, a, conn, cfg.Name, cfg.Addr, cfg.User)
+	client, accepted, err := handshake(ctx, cfg, a, conn, cfg.Name, cfg.Addr, cfg.User)
 	if err != nil {
 		if jump != nil {
 			jump.Close()
 		}
 		return nil, err
 	}
-	s := &SSH{name: cfg.Name, addr: cfg.Addr, client: client, jump: jump, closed: make(chan struct{})}
+	s := &SSH{name: cfg.Name, addr: cfg.Addr, client: client, jump: jump, closed: make(chan struct{}), accepted: accepted}
 	if cfg.KeepAlive > 0 {
 		go s.keepAlive(cfg.KeepAlive)
 	}
@@ -167,14 +184,15 @@ func connectErr(ctx context.Context, cfg SSHConfig, err error) error {
 	return err
 }
 
-// handshake runs the SSH handshake and login over conn.
-func handshake(ctx context.Context, cfg SSHConfig, a *auth, conn net.Conn, name, addr, user string) (*ssh.Client, error) {
+// handshake runs the SSH handshake and login over conn. accepted is the
+// fingerprint of an unknown host key that AcceptNew took ("" if known).
+func handshake(ctx context.Context, cfg SSHConfig, a *auth, conn net.Conn, name, addr, user string) (_ *ssh.Client, accepted string, _ error) {
 	where := fmt.Sprintf("%s (%s)", name, addr)
-	hk := &hostKeyCheck{file: cfg.KnownHosts, acceptNew: cfg.AcceptNew, name: name, addr: addr}
+	hk := &hostKeyCheck{file: cfg.KnownHosts, acceptNew: cfg.AcceptNew, readOnly: cfg.KnownHostsReadOnly, name: name, addr: addr}
 	algs, err := hk.algorithms()
 	if err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("connect to %s: %w", where, err)
+		return nil, "", fmt.Errorf("connect to %s: %w", where, err)
 	}
 	ccfg := &ssh.ClientConfig{
 		User:              user,
@@ -192,26 +210,27 @@ func handshake(ctx context.Context, cfg SSHConfig, a *auth, conn net.Conn, name,
 		if err == nil {
 			c.Close()
 		}
-		return nil, fmt.Errorf("connect to %s: %w", where, connectErr(ctx, cfg, ctx.Err()))
+		return nil, "", fmt.Errorf("connect to %s: %w", where, connectErr(ctx, cfg, ctx.Err()))
 	}
 	if err != nil {
 		conn.Close()
 		var hke *HostKeyError
 		if errors.As(err, &hke) {
-			return nil, hke
+			return nil, "", hke
 		}
 		if strings.Contains(err.Error(), "no common algorithm for host key") {
 			if hke := hk.noCommonType(); hke != nil {
-				return nil, hke
+				return nil, "", hke
 			}
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, fmt.Errorf("log in to %s as %s: the server accepted none of the keys offered (%s); add the public key to ~%s/.ssh/authorized_keys on the host, or set ssh.user / ssh.identity_file", where, user, a.describe(), user)
+			return nil, "", &AuthError{Host: name, Addr: addr, User: user, Refused: true,
+				Err: fmt.Errorf("the server accepted none of the keys offered (%s); add the public key to ~%s/.ssh/authorized_keys on the host, or set ssh.user / ssh.identity_file", a.describe(), user)}
 		}
-		return nil, fmt.Errorf("connect to %s: %w", where, err)
+		return nil, "", fmt.Errorf("connect to %s: %w", where, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return ssh.NewClient(c, chans, reqs), nil
+	return ssh.NewClient(c, chans, reqs), hk.accepted, nil
 }
 
 // ParseTarget splits an SSH target, [user@]host[:port] with IPv6 literals

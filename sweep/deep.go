@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/hostlock"
 	"github.com/edgectl/edgectl/probe"
 	"github.com/edgectl/edgectl/remote"
 )
@@ -38,6 +39,8 @@ type AgentReport struct {
 	BindV6Only int        `json:"bindv6only"`
 	Upstreams  []Upstream `json:"upstreams"`
 	Error      string     `json:"error"`
+
+	deploy *DeployInfo // the host's lock is held by a deploy or install
 }
 
 // statusBody is the part of the agent's GET /status that --deep reads.
@@ -102,7 +105,14 @@ func deepCheck(ctx context.Context, h remote.Host, sp deepSpec) *AgentReport {
 	} else {
 		errs = append(errs, fmt.Sprintf("agent status unreadable: %v; %v", err, herr))
 	}
-	if r.Draining {
+	if st, err := hostlock.Read(ctx, h, hostlock.DefaultPath); err == nil && st.Held &&
+		(st.Holder.Kind == hostlock.KindDeploy || st.Holder.Kind == hostlock.KindInstall) {
+		r.deploy = &DeployInfo{Source: "lock", Holder: st.Holder.Who(), Command: st.Holder.Command,
+			AgeMS: st.Age.Milliseconds(), MaxMS: st.Holder.MaxMS, Overdue: st.Stale}
+	}
+	if r.deploy != nil && !r.deploy.Overdue {
+		errs = nil // a deploy drains and restarts the agent on purpose
+	} else if r.Draining {
 		errs = append(errs, "agent is draining")
 	}
 	for _, u := range r.Upstreams {
@@ -165,7 +175,7 @@ func loopbackHealth(ctx context.Context, h remote.Host, sp probeSpec) ([]Upstrea
 }
 
 // deepHost dials h with dialer and runs deepCheck.
-func deepHost(ctx context.Context, dialer remote.Dialer, h fleet.Host, sp deepSpec) *AgentReport {
+func deepHost(ctx context.Context, dialer func(context.Context, fleet.Host) (remote.Host, error), h fleet.Host, sp deepSpec) *AgentReport {
 	ctx, cancel := context.WithTimeout(ctx, 3*sp.timeout)
 	defer cancel()
 	rh, err := dialer(ctx, h)

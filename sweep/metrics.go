@@ -31,7 +31,7 @@ func WriteMetrics(w io.Writer, r *Report) error {
 			fam string
 			t   Target
 		}{{"ipv4", h.IPv4}, {"ipv6", h.IPv6}} {
-			if ft.t.Status == StatusSkip {
+			if ft.t.Status == StatusSkip || ft.t.Status == StatusDeploying {
 				continue
 			}
 			up := 0

@@ -51,6 +51,9 @@ func probeAddr(ctx context.Context, sp probeSpec, ip string) (Target, []Upstream
 	health := parseHealth(res.Body)
 	if health != nil {
 		ups = health.upstreams()
+		if d := health.Deploy; d != nil && d.MaxMS > 0 {
+			t.deploy = &DeployInfo{Source: "health", AgeMS: d.AgeMS, MaxMS: d.MaxMS, Overdue: d.AgeMS > d.MaxMS}
+		}
 	}
 	switch {
 	case res.Err != nil:
@@ -136,9 +139,14 @@ func worseTLS(a, b *TLSReport) *TLSReport {
 	return a
 }
 
-// healthBody is the agent's health answer: {"status","upstreams":{name:{live,total}}}.
+// healthBody is the agent's health answer: {"status","upstreams":{name:{live,total}},
+// "deploy":{age_ms,max_ms}} (deploy only while a deploy marked the agent).
 type healthBody struct {
-	Status    string `json:"status"`
+	Status string `json:"status"`
+	Deploy *struct {
+		AgeMS int64 `json:"age_ms"`
+		MaxMS int64 `json:"max_ms"`
+	} `json:"deploy"`
 	Upstreams map[string]struct {
 		Live  int `json:"live"`
 		Total int `json:"total"`

@@ -9,13 +9,16 @@ import (
 
 // Statuses of a check, an address, the DNS comparison and the fleet.
 const (
-	StatusOK       = "ok"
-	StatusWarn     = "warn"
-	StatusFail     = "fail"
-	StatusSkip     = "skip"
-	StatusHealthy  = "healthy"
-	StatusDegraded = "degraded"
-	StatusDown     = "down"
+	StatusOK   = "ok"
+	StatusWarn = "warn"
+	StatusFail = "fail"
+	StatusSkip = "skip"
+	// StatusDeploying is an address that failed while a deploy (within its
+	// maximum time) is changing its host: not a failure.
+	StatusDeploying = "deploying"
+	StatusHealthy   = "healthy"
+	StatusDegraded  = "degraded"
+	StatusDown      = "down"
 )
 
 // Report is the outcome of one sweep; its JSON is `sweep --json`.
@@ -55,6 +58,25 @@ type HostReport struct {
 	Upstreams []Upstream `json:"upstreams,omitempty"`
 	// Agent is what --deep found on the host (nil without --deep).
 	Agent *AgentReport `json:"agent"`
+	// Deploy is set while a deploy is changing the host: the agent's
+	// health answer says so, or (with --deep) the host's deploy lock.
+	Deploy *DeployInfo `json:"deploy,omitempty"`
+}
+
+// DeployInfo is a deploy seen on a host.
+type DeployInfo struct {
+	// Source is "health" (the agent's health answer) or "lock" (the
+	// host's lock file, --deep).
+	Source string `json:"source"`
+	// Holder and Command name the deploy (lock only).
+	Holder  string `json:"holder,omitempty"`
+	Command string `json:"command,omitempty"`
+	// AgeMS is how long it has run; MaxMS its own maximum time.
+	AgeMS int64 `json:"age_ms"`
+	MaxMS int64 `json:"max_ms"`
+	// Overdue is true past MaxMS: the deploy has probably died, and the
+	// host's failures count again.
+	Overdue bool `json:"overdue"`
 }
 
 // Target is the probe of one address.
@@ -71,6 +93,8 @@ type Target struct {
 	Kind  string `json:"kind,omitempty"`
 	// TLS is the certificate this address served.
 	TLS *TLSReport `json:"tls,omitempty"`
+
+	deploy *DeployInfo // the agent's health answer named a deploy
 }
 
 // TLSReport describes a served certificate.
@@ -168,6 +192,15 @@ func (r *Report) Summary() string {
 	if agents > 0 {
 		s += "; " + plural(agents, "agent problem", "agent problems")
 	}
+	deploying := 0
+	for _, h := range r.Hosts {
+		if h.Deploy != nil && !h.Deploy.Overdue {
+			deploying++
+		}
+	}
+	if deploying > 0 {
+		s += "; " + plural(deploying, "host", "hosts") + " deploying"
+	}
 	return s + "; " + r.Status
 }
 
@@ -196,6 +229,24 @@ func (r *Report) finish() {
 		}
 	}
 	var ps []Problem
+	for i := range r.Hosts {
+		h := &r.Hosts[i]
+		if d := h.Deploy; d != nil && d.Overdue {
+			who := "a deploy"
+			if d.Holder != "" {
+				who = "the deploy of " + d.Holder
+			}
+			ps = append(ps, Problem{Check: "deploy", Host: h.Name, Summary: fmt.Sprintf("%s has been changing %s for %s, past its maximum of %s: its process has probably died (edgectl lock status)",
+				who, h.Name, time.Duration(d.AgeMS)*time.Millisecond/time.Second*time.Second, time.Duration(d.MaxMS)*time.Millisecond/time.Second*time.Second)})
+		} else if d != nil {
+			// Failures while a deploy works on the host are the deploy's.
+			for _, t := range []*Target{&h.IPv4, &h.IPv6} {
+				if t.Status == StatusFail {
+					t.Status = StatusDeploying
+				}
+			}
+		}
+	}
 	for _, a := range r.DNS.UnhealthyInDNS {
 		ps = append(ps, Problem{Check: "dns", Host: owner[a], Address: a, Summary: fmt.Sprintf("%s (%s) is in DNS but failed its probe: users are sent to it; remove the record or fix the host", a, owner[a])})
 	}
@@ -223,6 +274,9 @@ func (r *Report) finish() {
 			if t.TLS != nil && t.TLS.Status != StatusOK && t.Status == StatusOK {
 				ps = append(ps, Problem{Check: "tls", Host: h.Name, Address: t.Address, Summary: t.TLS.Error})
 			}
+		}
+		if h.Deploy != nil && !h.Deploy.Overdue {
+			continue // upstreams and the agent move while a deploy works
 		}
 		for _, u := range h.Upstreams {
 			if u.Live == 0 && u.Total > 0 {

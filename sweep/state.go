@@ -151,8 +151,8 @@ func (s *State) Update(r *Report, failAfter, recoverAfter int, now time.Time) []
 			family string
 			t      Target
 		}{{"ipv4", h.IPv4}, {"ipv6", h.IPv6}} {
-			if ft.t.Status == StatusSkip {
-				continue
+			if ft.t.Status == StatusSkip || ft.t.Status == StatusDeploying {
+				continue // a deploy's drain or restart is no outage
 			}
 			key := h.Name + "/" + ft.family
 			seen[key] = true

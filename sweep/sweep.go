@@ -32,9 +32,9 @@ type Options struct {
 	// Deep also reads, on every host through Dialer, the agent's /status
 	// (upstream states), net.ipv6.bindv6only and the service state.
 	Deep bool
-	// Dialer opens a session on a host for Deep (remote.DialSSH in
-	// production).
-	Dialer remote.Dialer
+	// Dialer opens a session on a host for Deep (SSH in production; the
+	// shape of provision.Dialer).
+	Dialer func(ctx context.Context, h fleet.Host) (remote.Host, error)
 	// Dial opens the probes' connections; nil dials from this machine.
 	// Probes may be run from another vantage point this way.
 	Dial probe.DialFunc
@@ -110,26 +110,58 @@ func Run(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 	for i, h := range f.Hosts {
 		hr := &rep.Hosts[i]
 		hr.Name = h.Name
-		for fi, ip := range []string{h.IPv4, h.IPv6} {
+		probeOne := func(fi int, ip string) {
 			t := &hr.IPv4
 			if fi == 1 {
 				t = &hr.IPv6
 			}
-			if ip == "" {
-				*t = Target{Status: StatusSkip}
-				continue
+			*t, ups[i][fi] = probeAddr(ctx, sp, ip)
+		}
+		notOne := func(fi int, ip string) {
+			t := &hr.IPv4
+			if fi == 1 {
+				t = &hr.IPv6
 			}
-			bounded(func() { *t, ups[i][fi] = probeAddr(ctx, sp, ip) },
-				func() {
-					*t = Target{Status: StatusFail, Address: joinPort(ip, sp.port), Kind: "timeout", Error: notProbed}
-				})
+			*t = Target{Status: StatusFail, Address: joinPort(ip, sp.port), Kind: "timeout", Error: notProbed}
+		}
+		addrs := []string{h.IPv4, h.IPv6}
+		for fi, ip := range addrs {
+			if ip == "" {
+				if fi == 0 {
+					hr.IPv4 = Target{Status: StatusSkip}
+				} else {
+					hr.IPv6 = Target{Status: StatusSkip}
+				}
+			}
 		}
 		if opts.Deep {
+			// The host first, then its addresses: a deploy that restarts
+			// the agent while an address is probed already holds the
+			// host's lock when it is read, so the failure is seen as the
+			// deploy's. (Read after the probes, a deploy that just ended
+			// would leave a failure unexplained.)
 			ds := deepSpec{admin: f.Agent.Admin, probe: sp, timeout: opts.ProbeTimeout}
-			bounded(func() { hr.Agent = deepHost(ctx, opts.Dialer, h, ds) },
-				func() {
-					hr.Agent = &AgentReport{Status: StatusFail, BindV6Only: -1, Service: "unknown", Upstreams: []Upstream{}, Error: h.Name + ": " + notProbed}
-				})
+			bounded(func() {
+				hr.Agent = deepHost(ctx, opts.Dialer, h, ds)
+				for fi, ip := range addrs {
+					if ip != "" {
+						probeOne(fi, ip)
+					}
+				}
+			}, func() {
+				hr.Agent = &AgentReport{Status: StatusFail, BindV6Only: -1, Service: "unknown", Upstreams: []Upstream{}, Error: h.Name + ": " + notProbed}
+				for fi, ip := range addrs {
+					if ip != "" {
+						notOne(fi, ip)
+					}
+				}
+			})
+			continue
+		}
+		for fi, ip := range addrs {
+			if ip != "" {
+				bounded(func() { probeOne(fi, ip) }, func() { notOne(fi, ip) })
+			}
 		}
 	}
 	rep.DNS = DNSReport{Resolver: resolver, Domains: []DomainReport{}}
@@ -167,6 +199,15 @@ func Run(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 	fleetAddrs := map[netip.Addr]fleetAddr{}
 	for i, h := range f.Hosts {
 		hr := &rep.Hosts[i]
+		for _, t := range []*Target{&hr.IPv4, &hr.IPv6} {
+			if t.deploy != nil && hr.Deploy == nil {
+				hr.Deploy = t.deploy
+			}
+		}
+		if hr.Agent != nil && hr.Agent.deploy != nil {
+			hr.Deploy = hr.Agent.deploy // the lock says more than the health answer
+		}
+		deploying := hr.Deploy != nil && !hr.Deploy.Overdue
 		for fi, pair := range []struct {
 			ip string
 			t  *Target
@@ -175,7 +216,8 @@ func Run(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 				continue
 			}
 			if a, err := netip.ParseAddr(pair.ip); err == nil {
-				fleetAddrs[a] = fleetAddr{healthy: pair.t.Status == StatusOK}
+				// A host in the middle of a deploy stays where it is in DNS.
+				fleetAddrs[a] = fleetAddr{healthy: pair.t.Status == StatusOK || deploying}
 			}
 			hr.TLS = worseTLS(hr.TLS, withAddress(pair.t.TLS, pair.t.Address))
 			if hr.Upstreams == nil {

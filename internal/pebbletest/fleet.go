@@ -18,6 +18,7 @@ import (
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/internal/buildtest"
 	"github.com/edgectl/edgectl/remote"
+	"github.com/edgectl/edgectl/remote/remotetest"
 )
 
 // AgentSpec is one fleet host of a Testbed: a real `edgectl agent`
@@ -43,7 +44,7 @@ type TestbedOptions struct {
 //
 // Every agent has its own root directory standing for its filesystem: the
 // fleet's agent config names /var/lib/edgectl/acme and /etc/edgectl/certs,
-// and Dial returns remote.Rooted(remote.Local{}, root) so that what edgectl
+// and Dial returns remotetest.Rooted(remote.Local{}, root) so that what edgectl
 // writes there lands in that agent's own directories, which the agent
 // process was configured with. All agents share one HTTP and one TLS port,
 // each bound to its own address, as hosts of a real fleet do.
@@ -152,7 +153,7 @@ func (tb *Testbed) WriteFleet(t testing.TB, o TestbedOptions) {
 func (tb *Testbed) Dial(_ context.Context, h fleet.Host) (remote.Host, error) {
 	for _, a := range tb.Agents {
 		if a.Name == h.Name {
-			return remote.Rooted(remote.Local{}, a.Root, a.Name), nil
+			return remotetest.Rooted(remote.Local{}, a.Root, a.Name), nil
 		}
 	}
 	return nil, fmt.Errorf("no test agent %s", h.Name)

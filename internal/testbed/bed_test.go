@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/provision"
 	"github.com/edgectl/edgectl/remote"
 )
 
@@ -93,7 +94,7 @@ func TestDefault3(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, fh := range f.Hosts {
-			cfg := remote.ConfigFor(f, fh)
+			cfg := provision.SSHConfigFor(f, fh)
 			cfg.Agent = ""
 			c, err := remote.DialSSH(ctx, cfg)
 			if err != nil {

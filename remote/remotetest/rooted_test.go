@@ -1,10 +1,12 @@
-package remote
+package remotetest
 
 import (
 	"context"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/edgectl/edgectl/remote"
 )
 
 func TestRootCommand(t *testing.T) {
@@ -27,11 +29,11 @@ func TestRootCommand(t *testing.T) {
 func TestRootedFiles(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
-	h := Rooted(Local{}, root, "vps1")
+	h := Rooted(remote.Local{}, root, "vps1")
 	if h.Name() != "vps1" {
 		t.Errorf("Name = %q", h.Name())
 	}
-	if _, err := h.Run(ctx, "mkdir -p -- "+ShellQuote("/etc/edgectl/certs/a b"), nil); err != nil {
+	if _, err := h.Run(ctx, "mkdir -p -- "+remote.ShellQuote("/etc/edgectl/certs/a b"), nil); err != nil {
 		t.Fatal(err)
 	}
 	p := "/etc/edgectl/certs/a b/privkey.pem"
@@ -45,7 +47,7 @@ func TestRootedFiles(t *testing.T) {
 	if b, err := h.ReadFile(ctx, p); err != nil || string(b) != "k" {
 		t.Fatalf("ReadFile = %q, %v", b, err)
 	}
-	if _, err := h.Run(ctx, "mv -f -- "+ShellQuote(p)+" /etc/edgectl/k2", nil); err != nil {
+	if _, err := h.Run(ctx, "mv -f -- "+remote.ShellQuote(p)+" /etc/edgectl/k2", nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Remove(ctx, "/etc/edgectl/k2"); err != nil {

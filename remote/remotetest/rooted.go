@@ -1,4 +1,4 @@
-package remote
+package remotetest
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/edgectl/edgectl/remote"
 )
 
 // Rooted returns h with every absolute path moved under root, like a
@@ -22,12 +24,12 @@ import (
 // commands that name files (mkdir, mv, chown) and cannot run a program by
 // its absolute path. DialContext is not changed. name, when not "", is
 // what Name returns.
-func Rooted(h Host, root, name string) Host {
+func Rooted(h remote.Host, root, name string) remote.Host {
 	return &rooted{Host: h, root: filepath.Clean(root), name: name}
 }
 
 type rooted struct {
-	Host
+	remote.Host
 	root string
 	name string
 }
@@ -51,7 +53,7 @@ func (r *rooted) Path(p string) string {
 	return r.root + path.Clean(p)
 }
 
-func (r *rooted) Run(ctx context.Context, cmd string, stdin []byte) (Result, error) {
+func (r *rooted) Run(ctx context.Context, cmd string, stdin []byte) (remote.Result, error) {
 	return r.Host.Run(ctx, rootCommand(cmd, r.root), stdin)
 }
 

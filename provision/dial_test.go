@@ -1,13 +1,15 @@
-package remote_test
+package provision_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/internal/sshtest"
+	"github.com/edgectl/edgectl/provision"
 	"github.com/edgectl/edgectl/remote"
 )
 
@@ -26,7 +28,7 @@ func parseFleet(t *testing.T, yaml string) *fleet.Fleet {
 	return f
 }
 
-func TestConfigFor(t *testing.T) {
+func TestSSHConfigFor(t *testing.T) {
 	agent := os.Getenv("SSH_AUTH_SOCK")
 	tests := []struct {
 		name string
@@ -45,9 +47,9 @@ func TestConfigFor(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := parseFleet(t, tt.yaml)
-			got := remote.ConfigFor(f, f.Hosts[0])
+			got := provision.SSHConfigFor(f, f.Hosts[0])
 			if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", tt.want) {
-				t.Errorf("ConfigFor:\n got %+v\nwant %+v", got, tt.want)
+				t.Errorf("SSHConfigFor:\n got %+v\nwant %+v", got, tt.want)
 			}
 		})
 	}
@@ -67,7 +69,7 @@ hosts:
   - {name: edge-4, ipv4: 127.0.0.1}
   - {name: edge-6, ipv6: "::1"}
 `, portOf(srv.Addr), srv.IdentityFile, srv.KnownHostsFile, srv.User))
-	dial := remote.SSHDialer(f, false, nil)
+	dial := provision.SSHDialer(f, nil)
 	for _, h := range f.Hosts {
 		host, err := dial(t.Context(), h)
 		if err != nil {
@@ -84,3 +86,5 @@ hosts:
 		}
 	}
 }
+
+func portOf(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
