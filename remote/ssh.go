@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -178,7 +179,9 @@ func dialTCP(ctx context.Context, cfg SSHConfig, name, addr string) (net.Conn, e
 
 // connectErr turns a timeout into a message naming the timeout.
 func connectErr(ctx context.Context, cfg SSHConfig, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+	// The connection's own deadline (os.ErrDeadlineExceeded, "i/o timeout")
+	// is the same deadline as ctx's and may fire a moment before it.
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("no answer within %v (%w); check the address, firewall and that sshd runs", cfg.ConnectTimeout, err)
 	}
 	return err
@@ -227,7 +230,7 @@ func handshake(ctx context.Context, cfg SSHConfig, a *auth, conn net.Conn, name,
 			return nil, "", &AuthError{Host: name, Addr: addr, User: user, Refused: true,
 				Err: fmt.Errorf("the server accepted none of the keys offered (%s); add the public key to ~%s/.ssh/authorized_keys on the host, or set ssh.user / ssh.identity_file", a.describe(), user)}
 		}
-		return nil, "", fmt.Errorf("connect to %s: %w", where, err)
+		return nil, "", fmt.Errorf("connect to %s: %w", where, connectErr(ctx, cfg, err))
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return ssh.NewClient(c, chans, reqs), hk.accepted, nil
