@@ -22,6 +22,11 @@ var errAddrInUse = errors.New("address already in use")
 const startTimeout = 15 * time.Second
 
 // config renders sshd_config for the server's addresses.
+//
+// SetEnv SHLVL=1 keeps the login shell from reading ~/.bashrc (bash reads it
+// for sshd sessions only at shell level 1): the test host is this machine,
+// and a developer's shell set-up (pyenv's rehash lock, conda) must not slow
+// or hang every command a test runs. The testbed VPS keep their own rc files.
 func (s *Server) config(hostKeys []string) string {
 	var b strings.Builder
 	for _, k := range hostKeys {
@@ -49,6 +54,7 @@ MaxStartups 200:30:400
 LoginGraceTime 30
 LogLevel VERBOSE
 Subsystem sftp internal-sftp
+SetEnv SHLVL=1
 `)
 	return b.String()
 }
