@@ -69,8 +69,9 @@ type HostDNS struct {
 	// Interrupted describes an earlier run that took records out and did
 	// not put them back (its ledger); they are handled with this run's.
 	Interrupted string `json:"interrupted,omitempty"`
-	// TTLMS is the records' longest TTL, WaitMS the time waited for it;
-	// DrainMS and RestoreMS the provider's time.
+	// TTLMS is the records' longest TTL, WaitMS the time waited for it
+	// (in a dry run, the time it would wait); DrainMS and RestoreMS the
+	// provider's time.
 	TTLMS     int64 `json:"ttl_ms"`
 	WaitMS    int64 `json:"wait_ms"`
 	DrainMS   int64 `json:"drain_ms"`

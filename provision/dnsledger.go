@@ -152,7 +152,8 @@ func prepareDrains(ctx context.Context, f *fleet.Fleet, o Options, live []*hostS
 	wg.Wait()
 }
 
-// preview is a dry run's view of a host's drain.
+// preview is a dry run's view of a host's drain: the records it would
+// take out and those a safety rule would keep, in the host's result.
 func (d *DNSDrain) preview(ctx context.Context, st *hostState) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -165,17 +166,11 @@ func (d *DNSDrain) preview(ctx context.Context, st *hostState) {
 		return
 	}
 	rec.Removed, rec.TTLMS = changeList(plan.Removed), plan.TTL().Milliseconds()
+	if len(plan.Removed) > 0 {
+		rec.WaitMS = min(plan.TTL(), d.maxWait()).Milliseconds()
+	}
 	for _, r := range plan.Refused {
 		rec.Kept = append(rec.Kept, fmt.Sprintf("%s (%s)", r.Record, r.Why))
-	}
-	if len(rec.Removed) == 0 {
-		st.res.Notes = append(st.res.Notes, "rollout.dns_drain: none of its records is in DNS, nothing would be taken out")
-	} else {
-		st.res.Notes = append(st.res.Notes, fmt.Sprintf("rollout.dns_drain would take out of DNS %s, wait %s (their TTL), and put them back after the gate",
-			strings.Join(rec.Removed, ", "), min(plan.TTL(), d.maxWait())))
-	}
-	if len(rec.Kept) > 0 {
-		st.res.Notes = append(st.res.Notes, "rollout.dns_drain would keep in DNS, a safety rule keeps them: "+strings.Join(rec.Kept, "; "))
 	}
 }
 
