@@ -3,8 +3,6 @@ package provision
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -13,18 +11,9 @@ import (
 
 	"github.com/edgectl/edgectl/dnsrecords"
 	"github.com/edgectl/edgectl/dnssync"
+	"github.com/edgectl/edgectl/dnssync/dnssynctest"
 	"github.com/edgectl/edgectl/fleet"
 )
-
-// zone is a DNS provider in memory (the seam a vendor's API sits behind):
-// it logs every change into the shared sequence, and fails the operations
-// fail says to.
-type zone struct {
-	mu   sync.Mutex
-	recs []dnsrecords.Record
-	seq  *sequence
-	fail func(op string, r dnsrecords.Record) error
-}
 
 // sequence is the order in which the provider's changes and the deploy's
 // steps happened.
@@ -45,75 +34,29 @@ func (s *sequence) String() string {
 	return strings.Join(s.log, ", ")
 }
 
+// zone is the in-memory provider with vps1's name, its changes logged
+// into seq.
+type zone struct {
+	*dnssynctest.Zone
+	seq *sequence
+}
+
 func newZone(seq *sequence, lines ...string) *zone {
-	z := &zone{seq: seq}
-	for _, l := range lines {
-		f := strings.Fields(l) // "A 198.18.0.11 2"
-		var ttl int
-		fmt.Sscan(f[2], &ttl)
-		z.recs = append(z.recs, dnsrecords.Record{Name: "api.example.com", Type: f[0], Addr: netip.MustParseAddr(f[1]), TTL: ttl})
+	for i, l := range lines {
+		lines[i] = "api.example.com " + l
 	}
-	dnsrecords.Sort(z.recs)
+	z := &zone{Zone: dnssynctest.New(lines...), seq: seq}
+	z.OnChange = func(c string) { seq.add("dns " + c) }
 	return z
-}
-
-func (z *zone) List(_ context.Context, name string) ([]dnsrecords.Record, error) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if z.fail != nil {
-		if err := z.fail("list", dnsrecords.Record{Name: name}); err != nil {
-			return nil, err
-		}
-	}
-	var out []dnsrecords.Record
-	for _, r := range z.recs {
-		if r.Name == name {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-func (z *zone) Add(_ context.Context, r dnsrecords.Record) (dnsrecords.Record, error) {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if z.fail != nil {
-		if err := z.fail("add", r); err != nil {
-			return r, err
-		}
-	}
-	z.recs = append(z.recs, r)
-	dnsrecords.Sort(z.recs)
-	z.seq.add("dns add " + r.Type + " " + r.Addr.String())
-	return r, nil
-}
-
-func (z *zone) Delete(_ context.Context, r dnsrecords.Record) error {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if z.fail != nil {
-		if err := z.fail("delete", r); err != nil {
-			return err
-		}
-	}
-	z.recs = slices.DeleteFunc(z.recs, func(x dnsrecords.Record) bool { return x.Type == r.Type && x.Addr == r.Addr })
-	z.seq.add("dns remove " + r.Type + " " + r.Addr.String())
-	return nil
-}
-
-func (z *zone) String() string {
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	var s []string
-	for _, r := range z.recs {
-		s = append(s, fmt.Sprintf("%s %s %d", r.Type, r.Addr, r.TTL))
-	}
-	return strings.Join(s, ", ")
 }
 
 // fullZone: vps1 (198.18.0.11, fd00:e:d9e::11) and one other address of
 // each family, TTL 1 s.
-var fullZone = []string{"A 198.18.0.11 1", "A 198.18.0.12 1", "AAAA fd00:e:d9e::11 1", "AAAA fd00:e:d9e::12 1"}
+func fullZone() []string {
+	return []string{"A 198.18.0.11 1", "A 198.18.0.12 1", "AAAA fd00:e:d9e::11 1", "AAAA fd00:e:d9e::12 1"}
+}
+
+const fullRecords = "A 198.18.0.11 1, A 198.18.0.12 1, AAAA fd00:e:d9e::11 1, AAAA fd00:e:d9e::12 1"
 
 // drainFleet is the model's fleet with rollout.dns_drain and a dns:
 // section (min_healthy 1).
@@ -145,9 +88,9 @@ func (m *model) hasLedger() bool { return m.File(DNSLedgerPath(m.layout)) != nil
 func TestDNSDrainOrder(t *testing.T) {
 	m := newModel(t)
 	seq := &sequence{}
-	z := newZone(seq, fullZone...)
+	z := newZone(seq, fullZone()...)
 	ledgerAtRemoval := true
-	z.fail = func(op string, r dnsrecords.Record) error {
+	z.Fail = func(op string, r dnsrecords.Record) error {
 		if op == "delete" && !m.hasLedger() {
 			ledgerAtRemoval = false
 		}
@@ -214,7 +157,7 @@ func TestDNSDrainOrder(t *testing.T) {
 // deploy that passes its gate puts them back.
 func TestDNSDrainFailedGate(t *testing.T) {
 	m := newModel(t)
-	z := newZone(&sequence{}, fullZone...)
+	z := newZone(&sequence{}, fullZone()...)
 	good := drainFleet(t, appExec)
 	if h := drainRun(t, m, good, z, "bin-v1", nil); h.Status != StatusDeployed {
 		t.Fatalf("first deploy %+v", h)
@@ -239,7 +182,7 @@ func TestDNSDrainFailedGate(t *testing.T) {
 	if h.Status != StatusUnchanged || h.DNS == nil || !h.DNS.Restored || h.DNS.Interrupted == "" {
 		t.Fatalf("next deploy: %+v dns %+v", h, h.DNS)
 	}
-	if z.String() != strings.Join(fullZone, ", ") || m.hasLedger() {
+	if z.String() != fullRecords || m.hasLedger() {
 		t.Fatalf("after the next deploy: records %s, ledger %v", z, m.hasLedger())
 	}
 }
@@ -269,8 +212,8 @@ func TestDNSDrainSafety(t *testing.T) {
 // were, and the rollout stops.
 func TestDNSDrainProviderError(t *testing.T) {
 	m := newModel(t)
-	z := newZone(&sequence{}, fullZone...)
-	z.fail = func(op string, r dnsrecords.Record) error {
+	z := newZone(&sequence{}, fullZone()...)
+	z.Fail = func(op string, r dnsrecords.Record) error {
 		if op == "delete" && r.Type == dnsrecords.TypeAAAA {
 			return errors.New("HTTP 403: token lacks Zone.DNS edit")
 		}
@@ -280,7 +223,7 @@ func TestDNSDrainProviderError(t *testing.T) {
 	if h.Status != StatusAborted || h.Step != StepDNSDrain || !strings.Contains(h.Error, "token lacks Zone.DNS edit") || !strings.Contains(h.Error, "the records are as they were") {
 		t.Fatalf("%+v", h)
 	}
-	if z.String() != strings.Join(fullZone, ", ") || m.hasLedger() || m.File(m.layout.Journal()) != nil || m.File(m.layout.Binary) != nil {
+	if z.String() != fullRecords || m.hasLedger() || m.File(m.layout.Journal()) != nil || m.File(m.layout.Binary) != nil {
 		t.Fatalf("records %s, ledger %v, journal or binary written", z, m.hasLedger())
 	}
 }
@@ -290,10 +233,10 @@ func TestDNSDrainProviderError(t *testing.T) {
 // the next run reports it and puts the records back after the gate.
 func TestDNSDrainInterrupted(t *testing.T) {
 	m := newModel(t)
-	z := newZone(&sequence{}, fullZone...)
+	z := newZone(&sequence{}, fullZone()...)
 	f := drainFleet(t, appExec)
 	dead := false
-	z.fail = func(string, dnsrecords.Record) error {
+	z.Fail = func(string, dnsrecords.Record) error {
 		if dead {
 			return errors.New("the deploy process was killed")
 		}
@@ -330,7 +273,7 @@ func TestDNSDrainInterrupted(t *testing.T) {
 	if h.Status != StatusDeployed || !h.DNS.Restored || h.DNS.Interrupted == "" {
 		t.Fatalf("next run: %+v dns %+v", h, h.DNS)
 	}
-	if z.String() != strings.Join(fullZone, ", ") || m.hasLedger() {
+	if z.String() != fullRecords || m.hasLedger() {
 		t.Fatalf("after the next run: records %s, ledger %v", z, m.hasLedger())
 	}
 	if !slices.ContainsFunc(h.Notes, func(n string) bool {
@@ -371,7 +314,7 @@ func TestDNSDrainStopDuringWait(t *testing.T) {
 // run's maximum time counts each batch's wait.
 func TestDNSDrainDryRun(t *testing.T) {
 	m := newModel(t)
-	z := newZone(&sequence{}, fullZone...)
+	z := newZone(&sequence{}, fullZone()...)
 	f := drainFleet(t, appExec)
 	d := &DNSDrain{Provider: z, Names: f.DNSNames(), Policy: dnssync.PolicyOf(f.DNS, false), MaxWait: 45 * time.Second}
 	res, err := m.deploy(t, f, "bin-v1", func(o *Options) { o.DryRun, o.DNSDrain = true, d })
@@ -379,7 +322,7 @@ func TestDNSDrainDryRun(t *testing.T) {
 	if h.Status != StatusPlanned || h.DNS == nil || strings.Join(h.DNS.Removed, ", ") != "api.example.com A 198.18.0.11, api.example.com AAAA fd00:e:d9e::11" || h.DNS.TTLMS != 1000 {
 		t.Fatalf("%+v dns %+v", h, h.DNS)
 	}
-	if z.String() != strings.Join(fullZone, ", ") {
+	if z.String() != fullRecords {
 		t.Fatalf("a dry run changed the records: %s", z)
 	}
 	f.Rollout.Batch = 2
