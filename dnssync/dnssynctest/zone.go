@@ -108,7 +108,9 @@ func (z *Zone) changed(c string) {
 	}
 }
 
-func same(a, b dnsrecords.Record) bool { return a.Name == b.Name && a.Type == b.Type && a.Addr == b.Addr }
+func same(a, b dnsrecords.Record) bool {
+	return a.Name == b.Name && a.Type == b.Type && a.Addr == b.Addr
+}
 
 // String lists the records as "TYPE ADDRESS TTL", sorted, comma-separated
 // (names left out: tests of one name read it best).
