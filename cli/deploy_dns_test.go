@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/edgectl/edgectl/dnsrecords"
+	"github.com/edgectl/edgectl/dnssync"
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/provision"
 	"github.com/edgectl/edgectl/remote"
+	"github.com/edgectl/edgectl/sweep"
 )
 
 // refusing is a provider whose every call fails, as one with a revoked
@@ -144,5 +146,20 @@ func TestDrainPlanAndCountdown(t *testing.T) {
 		if want := map[bool]int{false: 3, true: 26}[tty]; len(got) != want {
 			t.Errorf("terminal %v: %d events passed, want %d: %v", tty, len(got), want, got)
 		}
+	}
+}
+
+// TestSweepShowsDeployHolds: sweep --dns says which hosts it left alone
+// because a deploy works on them, once per host.
+func TestSweepShowsDeployHolds(t *testing.T) {
+	hold := "deploying (ops@laptop, 12s of at most 17m0s)"
+	a := &sweep.DNSAction{Plan: &dnssync.Plan{Names: []dnssync.NamePlan{{Name: "api.example.com", Held: []dnssync.Addr{
+		{Host: "vps1", Family: "ipv4", Hold: hold}, {Host: "vps1", Family: "ipv6", Hold: hold},
+		{Host: "vps2", Family: "ipv4", Hold: "failed this sweep, not down yet (sweep.fail_after)"},
+	}}}}}
+	var b strings.Builder
+	writeDNSAction(&b, a)
+	if b.String() != "  dns: left vps1 alone: "+hold+"\n" {
+		t.Fatalf("got %q", b.String())
 	}
 }

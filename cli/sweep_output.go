@@ -65,7 +65,7 @@ func writeDNSAction(b *strings.Builder, a *sweep.DNSAction) {
 		seen := map[string]bool{}
 		for _, n := range a.Plan.Names {
 			for _, h := range n.Held {
-				if strings.HasPrefix(h.Hold, "deploying") && !seen[h.Host] {
+				if sweep.IsDeployHold(h.Hold) && !seen[h.Host] {
 					seen[h.Host] = true
 					fmt.Fprintf(b, "  dns: left %s alone: %s\n", h.Host, h.Hold)
 				}

@@ -26,7 +26,8 @@ import (
 // name every second against BIND and spreads GETs over the A and AAAA
 // records it got: each host's records leave BIND, the host waits their
 // TTL, is restarted and gated, and its records come back; the client sees
-// no failed request and sends nothing to a host while it is out of DNS.
+// no failed request and sends nothing to a host while it is out of DNS,
+// and sweep --dns, run over and over meanwhile, changes no record.
 // The same restart without dns_drain, under the same load, is measured
 // for comparison (not asserted: it depends on timing).
 func TestDNSDrainRollout(t *testing.T) {
@@ -44,12 +45,17 @@ func TestDNSDrainRollout(t *testing.T) {
 		extra = strings.Replace(extra, "timeout: 5s}", "timeout: "+timeout+"}", 1)
 		extra = strings.Replace(extra, "  drain: 1s\n", fmt.Sprintf("  drain: 1s\n  dns_drain: %v\n", drain), 1)
 		p := filepath.Join(dir, file)
-		writeFile(t, p, b.FleetYAML(extra+d.fleetDNS(ttl)))
+		writeFile(t, p, b.FleetYAML(extra+"sweep: {scheme: http, timeout: 1s}\n"+d.fleetDNS(ttl)))
 		return p
 	}
-	deploy := func(fleetPath string) (result, deployDrainJSON) {
+	// deploy runs a deploy; during, when given, runs while it does.
+	deploy := func(fleetPath string, during func(done <-chan struct{})) (result, deployDrainJSON) {
 		t.Helper()
-		r := run(t, bin, d.env, "deploy", fleetPath, "--yes", "--json")
+		p := start(t, bin, d.env, "deploy", fleetPath, "--yes", "--json")
+		if during != nil {
+			during(p.done)
+		}
+		r := p.wait(t)
 		if d.secretIn(r.stdout + r.stderr) {
 			t.Fatalf("the TSIG secret was printed:\n%s", r)
 		}
@@ -59,7 +65,7 @@ func TestDNSDrainRollout(t *testing.T) {
 		}
 		return r, j
 	}
-	if r, _ := deploy(write("install.yaml", "5s", false)); r.code != 0 {
+	if r, _ := deploy(write("install.yaml", "5s", false), nil); r.code != 0 {
 		t.Fatalf("first deploy:\n%s", r)
 	}
 
@@ -78,7 +84,38 @@ func TestDNSDrainRollout(t *testing.T) {
 		c := startFollower(t, d.bind.Addr, name)
 		w := watchDNS(d.bind.Addr, name)
 		time.Sleep(2 * time.Second) // load before the first host leaves
-		r, j := deploy(write("drain.yaml", "6s", true))
+		// sweep --dns from cron-like repeated runs meanwhile: it must leave
+		// the deploying hosts' records alone.
+		drain := write("drain.yaml", "6s", true)
+		var sweeps, changes, holds int
+		var changed []string
+		r, j := deploy(drain, func(done <-chan struct{}) {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				sr := run(t, bin, d.env, "sweep", drain, "--dns", "--json", "--state", filepath.Join(dir, "sweep.json"))
+				var sj sweepDNSJSON
+				if err := json.Unmarshal([]byte(sr.stdout), &sj); err != nil || sj.DNSAction == nil {
+					t.Fatalf("sweep --dns --json: %v\n%s", err, sr)
+				}
+				sweeps++
+				if sj.DNSAction.Result != nil && len(sj.DNSAction.Result.Done) > 0 {
+					changes += len(sj.DNSAction.Result.Done)
+					changed = append(changed, sr.stdout)
+				}
+				for _, n := range sj.DNSAction.Plan.Names {
+					for _, h := range n.Held {
+						if strings.HasPrefix(h.Hold, "deploying") {
+							holds++
+						}
+					}
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		})
 		time.Sleep(2 * time.Second)
 		outs := w.stop()
 		sent, failed, errs := c.finish()
@@ -113,12 +150,16 @@ func TestDNSDrainRollout(t *testing.T) {
 		if stray != 0 {
 			t.Errorf("%d requests went to addresses that were out of DNS", stray)
 		}
+		t.Logf("MEASURED sweep --dns during the deploy: %d runs, %d address holds for a deploy, %d changes", sweeps, holds, changes)
+		if changes != 0 || sweeps == 0 || holds == 0 {
+			t.Errorf("sweep --dns during the deploy: %d runs, %d holds, %d changes (want some runs and holds, no change):\n%s", sweeps, holds, changes, strings.Join(changed, "\n"))
+		}
 	})
 
 	t.Run("the same restart without dns_drain, for comparison", func(t *testing.T) {
 		c := startFollower(t, d.bind.Addr, name)
 		time.Sleep(2 * time.Second)
-		r, j := deploy(write("plain.yaml", "7s", false))
+		r, j := deploy(write("plain.yaml", "7s", false), nil)
 		time.Sleep(time.Second)
 		sent, failed, errs := c.finish()
 		if r.code != 0 || j.Status != "ok" {
@@ -144,6 +185,23 @@ type deployDrainJSON struct {
 			RestoreMS int64    `json:"restore_ms"`
 		} `json:"dns"`
 	} `json:"hosts"`
+}
+
+// sweepDNSJSON is the part of `sweep --dns --json` this test reads.
+type sweepDNSJSON struct {
+	DNSAction *struct {
+		Plan struct {
+			Names []struct {
+				Held []struct {
+					Host string `json:"host"`
+					Hold string `json:"hold"`
+				} `json:"held"`
+			} `json:"names"`
+		} `json:"plan"`
+		Result *struct {
+			Done []json.RawMessage `json:"done"`
+		} `json:"result"`
+	} `json:"dns_action"`
 }
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }

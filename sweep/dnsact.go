@@ -29,8 +29,10 @@ func ProbeAddrs(f *fleet.Fleet, r *Report, hold func(host string) string) []dnss
 // recover_after passes). An address that failed this sweep but is not down
 // yet is left as it is: kept if it is in DNS, not added if it is not (a
 // host a deploy took out and left out after its gate failed stays out).
-// Hosts being deployed are held, as in ProbeAddrs. It is what `sweep
-// --dns` follows; call it after Update.
+// Hosts being deployed are held, as in ProbeAddrs, including those an
+// earlier sweep --dns saw deploying whose records are still out of DNS
+// (State.Deploys; Update marks them). It is what `sweep --dns` follows;
+// call it after Update.
 func (s *State) StateAddrs(f *fleet.Fleet, r *Report, hold func(host string) string) []dnssync.Addr {
 	return fleetAddrs(f, r, hold, func(h HostReport, family string, t Target) (bool, string, string) {
 		ts := s.Targets[h.Name+"/"+family]
@@ -54,7 +56,10 @@ func DeployHold(h HostReport) string {
 		return ""
 	}
 	who := ""
-	if d.Holder != "" {
+	switch {
+	case d.Source == sourceState:
+		who = "seen by an earlier sweep, its records still out of DNS, "
+	case d.Holder != "":
 		who = d.Holder + ", "
 	}
 	return fmt.Sprintf("deploying (%s%s of at most %s)", who, time.Duration(d.AgeMS)*time.Millisecond/time.Second*time.Second,
@@ -109,11 +114,13 @@ type DNSAction struct {
 // returns the new alerts (also queued).
 func (s *State) ActDNS(ctx context.Context, p dnsrecords.Provider, f *fleet.Fleet, r *Report, hold func(string) string, now time.Time) (*DNSAction, []Alert) {
 	act := &DNSAction{}
+	s.noteDeploys(r, now)
 	plan, err := dnssync.Build(ctx, p, f.DNSNames(), s.StateAddrs(f, r, hold), dnssync.PolicyOf(f.DNS, false))
 	if err != nil {
 		act.Error = err.Error()
 		return act, nil
 	}
+	s.settleDeploys(r, plan)
 	act.Plan = plan
 	res, err := dnssync.Apply(ctx, p, plan.Changes())
 	act.Result = res
