@@ -24,7 +24,9 @@ type DeployMemory struct {
 	MaxMS int64     `json:"max_ms"`
 }
 
-func (m DeployMemory) until() time.Time { return m.Start.Add(time.Duration(m.MaxMS) * time.Millisecond) }
+func (m DeployMemory) until() time.Time {
+	return m.Start.Add(time.Duration(m.MaxMS) * time.Millisecond)
+}
 
 // noteDeploys remembers every host this sweep sees deploying and forgets
 // what ran out or left the fleet.
