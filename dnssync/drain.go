@@ -91,6 +91,7 @@ func Restore(ctx context.Context, p dnsrecords.Provider, d *Drained) error {
 			}
 		}
 		if !present[n][c.Record.Addr] {
+			present[n][c.Record.Addr] = true // once, even when listed twice
 			r := c.Record
 			r.ID = ""
 			adds = append(adds, Change{Op: OpAdd, Record: r, Host: d.Host, Reason: "deployed"})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -141,7 +142,7 @@ func (d *DNSDrain) around(ctx context.Context, f *fleet.Fleet, o Options, st *ho
 		logf("failed: its records could not be taken out of DNS; the host is as it was")
 		return
 	}
-	if err := d.wait(ctx, o, st, drained, rec); err != nil {
+	if err := d.wait(ctx, o, st, rec, logf); err != nil {
 		d.putBack(ctx, h, st, drained, rec, logf)
 		unmark()
 		st.res.Duration += time.Since(start)
@@ -209,10 +210,16 @@ func (d *DNSDrain) take(ctx context.Context, h Host, st *hostState, holder hostl
 		st.res.Notes = append(st.res.Notes, "deployed with these records still in DNS, a safety rule keeps them: "+strings.Join(rec.Kept, "; ")+
 			"; rollout.drain's graceful drain is what protects their clients")
 	}
+	// Records an interrupted run took out and that are still out (those
+	// back in DNS are in plan.Removed again).
 	var prev []dnsrecords.Record
 	if st.ledger != nil {
-		prev = st.ledger.Records
 		rec.Interrupted = st.ledger.describe()
+		for _, r := range st.ledger.Records {
+			if !slices.ContainsFunc(plan.Removed, func(c dnssync.Change) bool { return sameRecord(c.Record, r) }) {
+				prev = append(prev, r)
+			}
+		}
 	}
 	all := append(append([]dnsrecords.Record(nil), prev...), records(plan.Removed)...)
 	led := newLedger(holder, all)
@@ -245,7 +252,7 @@ func (d *DNSDrain) take(ctx context.Context, h Host, st *hostState, holder hostl
 
 // wait waits the TTL of the records this run removed, bounded, showing
 // the time left; a stop or the run's end cuts it short.
-func (d *DNSDrain) wait(ctx context.Context, o Options, st *hostState, drained *dnssync.Drained, rec *HostDNS) error {
+func (d *DNSDrain) wait(ctx context.Context, o Options, st *hostState, rec *HostDNS, logf func(string, ...any)) error {
 	ttl := time.Duration(rec.TTLMS) * time.Millisecond
 	if len(rec.Removed) == 0 || ttl <= 0 {
 		return nil
@@ -260,6 +267,7 @@ func (d *DNSDrain) wait(ctx context.Context, o Options, st *hostState, drained *
 	stopWatch := context.AfterFunc(o.Stop, cancel)
 	defer stopWatch()
 	what := plural(len(rec.Removed), "record")
+	logf("out of DNS (%s): waiting out their TTL, %s", strings.Join(rec.Removed, ", "), min(ttl, bound))
 	waited, err := dnssync.WaitTTL(wctx, ttl, bound, func(left time.Duration) {
 		if o.Event != nil {
 			o.Event(Event{Host: st.host.Name, Msg: fmt.Sprintf("out of DNS (%s): waiting out the TTL, %s left of %s", what, left, min(ttl, bound)), Left: left})
@@ -310,6 +318,10 @@ func (d *DNSDrain) putBack(ctx context.Context, h Host, st *hostState, drained *
 	if err := settleLedger(rctx, h, nil); err != nil {
 		st.res.Notes = append(st.res.Notes, "its records are back in DNS, but the ledger "+DNSLedgerPath(h.Layout)+" could not be removed ("+err.Error()+"); the next deploy removes it")
 	}
+}
+
+func sameRecord(a, b dnsrecords.Record) bool {
+	return a.Name == b.Name && a.Type == b.Type && a.Addr == b.Addr
 }
 
 func records(cs []dnssync.Change) []dnsrecords.Record {

@@ -75,17 +75,20 @@ func (z *Zone) List(_ context.Context, name string) ([]dnsrecords.Record, error)
 	return out, nil
 }
 
-// Add adds r (a record already there is not added twice).
+// Add adds r; a record already there is an error, as at Cloudflare
+// ("An identical record already exists"), so a caller that adds twice is
+// caught.
 func (z *Zone) Add(_ context.Context, r dnsrecords.Record) (dnsrecords.Record, error) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	if err := z.fail("add", r); err != nil {
 		return r, err
 	}
-	if !slices.ContainsFunc(z.recs, func(x dnsrecords.Record) bool { return same(x, r) }) {
-		z.recs = append(z.recs, r)
-		dnsrecords.Sort(z.recs)
+	if slices.ContainsFunc(z.recs, func(x dnsrecords.Record) bool { return same(x, r) }) {
+		return r, fmt.Errorf("%s: an identical record already exists", r)
 	}
+	z.recs = append(z.recs, r)
+	dnsrecords.Sort(z.recs)
 	z.changed("add " + r.Type + " " + r.Addr.String())
 	return r, nil
 }
