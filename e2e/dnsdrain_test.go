@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,8 +22,10 @@ import (
 // TTL, is restarted and gated, and its records come back; the client sees
 // no failed request and sends nothing to a host while it is out of DNS,
 // and sweep --dns, run over and over meanwhile, changes no record.
-// The same restart without dns_drain, under the same load, is measured
-// for comparison (not asserted: it depends on timing).
+// A deploy killed while a host's records are out leaves its ledger on
+// the host, and the next deploy puts them back. The same restart without
+// dns_drain, under the same load, is measured for comparison (not
+// asserted: it depends on timing).
 func TestDNSDrainRollout(t *testing.T) {
 	bin := buildtest.Binary(t, "./cmd/edgectl", "e2e-v1")
 	app := buildtest.Binary(t, "./internal/sampleapp", "e2e")
@@ -148,10 +152,38 @@ func TestDNSDrainRollout(t *testing.T) {
 		}
 	})
 
+	t.Run("a deploy killed while a host is out of DNS: the next one puts it back", func(t *testing.T) {
+		killed := write("killed.yaml", "8s", true)
+		p := start(t, bin, append(d.env, "EDGECTL_TEST_PAUSE_AT=vps1:prepare"), "deploy", killed, "--yes")
+		if !p.paused(t) {
+			t.Fatalf("the deploy did not reach vps1's first step:\n%s", p.wait(t))
+		}
+		vps1 := b.Host("vps1")
+		out := d.served(t)
+		ledger, err := b.Run(context.Background(), "vps1", "cat /var/lib/edgectl/dns-drain.json")
+		p.signal(syscall.SIGKILL)
+		p.wait(t)
+		if strings.Contains(out, vps1.IPv4) || strings.Contains(out, vps1.IPv6) || err != nil || !contains(string(ledger), vps1.IPv4, vps1.IPv6) {
+			t.Fatalf("at vps1's first step BIND serves %s, ledger %s (%v): want vps1 out and listed", out, ledger, err)
+		}
+		began := time.Now()
+		r, j := deploy(killed, nil)
+		if r.code != 0 || j.Hosts[0].DNS == nil || !j.Hosts[0].DNS.Restored || j.Hosts[0].DNS.Interrupted == "" {
+			t.Fatalf("the next deploy:\n%s", r)
+		}
+		if got := d.served(t); got != all {
+			t.Fatalf("after the next deploy BIND serves %s, want %s", got, all)
+		}
+		if _, err := b.Run(context.Background(), "vps1", "test ! -e /var/lib/edgectl/dns-drain.json"); err != nil {
+			t.Fatalf("the ledger is still on vps1: %v", err)
+		}
+		t.Logf("MEASURED deploy killed with vps1 out of DNS: the next deploy (3 hosts, each drained) ended with them back after %.1f s", time.Since(began).Seconds())
+	})
+
 	t.Run("the same restart without dns_drain, for comparison", func(t *testing.T) {
 		c := startFollower(t, d.bind.Addr, name)
 		time.Sleep(2 * time.Second)
-		r, j := deploy(write("plain.yaml", "7s", false), nil)
+		r, j := deploy(write("plain.yaml", "9s", false), nil)
 		time.Sleep(time.Second)
 		sent, failed, errs := c.finish()
 		if r.code != 0 || j.Status != "ok" {
@@ -170,11 +202,12 @@ type deployDrainJSON struct {
 		Action     string `json:"action"`
 		DurationMS int64  `json:"duration_ms"`
 		DNS        *struct {
-			Removed   []string `json:"removed"`
-			Restored  bool     `json:"restored"`
-			WaitMS    int64    `json:"wait_ms"`
-			DrainMS   int64    `json:"drain_ms"`
-			RestoreMS int64    `json:"restore_ms"`
+			Interrupted string   `json:"interrupted"`
+			Removed     []string `json:"removed"`
+			Restored    bool     `json:"restored"`
+			WaitMS      int64    `json:"wait_ms"`
+			DrainMS     int64    `json:"drain_ms"`
+			RestoreMS   int64    `json:"restore_ms"`
 		} `json:"dns"`
 	} `json:"hosts"`
 }
