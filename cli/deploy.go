@@ -13,6 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgectl/edgectl/dnsrecords"
+	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/hostlock"
 	"github.com/edgectl/edgectl/provision"
 )
@@ -31,6 +33,9 @@ type deployOptions struct {
 
 	// Dial replaces SSH in tests; nil dials with fleet.yaml's ssh:.
 	Dial provision.Dialer
+	// NewProvider builds rollout.dns_drain's DNS provider (nil: the dns:
+	// section's, credentials from the environment).
+	NewProvider func(f *fleet.Fleet) (dnsrecords.Provider, error)
 	// Stdin answers the confirmation prompt.
 	Stdin io.Reader
 }
@@ -71,6 +76,19 @@ host back to the backups the interrupted run made. SIGINT and SIGTERM stop
 at the next safe point and roll back the hosts being changed; a second
 signal exits at once.
 
+With rollout.dns_drain: true (and a dns: section), each host's A and AAAA
+records leave the dns: names first (never the last dns.min_healthy of a
+family: such a record stays, and the host is deployed with it in, saying
+so), the host waits the records' TTL (at most 5 minutes; shown live), is
+deployed and gated, and its records go back. A host whose gate fails is
+rolled back and its records stay out, said in its result and the summary.
+What was taken out is listed in /var/lib/edgectl/dns-drain.json on the host
+until it is back, so the next deploy puts back what an interrupted one left
+out, once the host passes its gate. The provider's credentials come from
+the environment, as for edgectl dns; a provider that cannot be used stops
+the deploy before any host is touched. --dry-run shows the records that
+would be taken out.
+
 Another run's lock stops the deploy before anything is written, naming the
 holder (--lock-wait waits for it; --force-unlock removes it, showing whose
 it was; see also edgectl lock). A lock left by a deploy of this machine
@@ -96,6 +114,10 @@ flags, 3 some hosts converged and others did not.`,
 
   # wait up to 5 minutes for another operator's deploy to finish
   edgectl deploy fleet.yaml --yes --lock-wait 5m
+
+  # hosts leave DNS while they are deployed (rollout.dns_drain: true)
+  export CLOUDFLARE_DNS_API_TOKEN=...
+  edgectl deploy fleet.yaml --yes
 
   # only the hosts labelled cn2, 10 connections at once
   edgectl deploy fleet.yaml --label cn2 --parallel 10 --json`,
@@ -145,8 +167,17 @@ func deployRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *deployOp
 		return sshDialer(fl, sshOptions{AcceptNew: opts.AcceptNew, ReadOnly: dry, KeepAlive: 5 * time.Second}, f.IO)
 	}
 	po := provision.Options{Layout: provision.DefaultLayout(), Binaries: bins, DryRun: opts.DryRun, Parallel: opts.Parallel,
-		Public: true, Event: progress(f.IO, g, hostNames(hosts)), LockWait: opts.LockWait, ForceUnlock: opts.ForceUnlock,
+		Public: true, Event: thinCountdowns(f.IO, progress(f.IO, g, hostNames(hosts))), LockWait: opts.LockWait, ForceUnlock: opts.ForceUnlock,
 		Holder: hostlock.Self(hostlock.KindDeploy, commandLine("deploy", opts.FleetPath, opts.Hosts, opts.Label), 0)}
+	if fl.Rollout.DNSDrain {
+		if fl.DNS == nil {
+			return usageError(errNoDNS)
+		}
+		// The provider must answer before any host is touched.
+		if po.DNSDrain, err = dnsDrainSetup(ctx, fl, opts.NewProvider); err != nil {
+			return err
+		}
+	}
 	if opts.Stdin == nil && f.IO.IsStdinTTY() {
 		opts.Stdin = f.IO.In
 	}

@@ -27,6 +27,7 @@ func printPlans(w io.Writer, res *provision.Result) {
 				fmt.Fprintln(w, strings.TrimRight(c.Diff, "\n"))
 			}
 		}
+		printDrainPlan(w, h.DNS)
 	}
 }
 
@@ -49,7 +50,7 @@ func outcome(res *provision.Result, err error) (int, string) {
 	}
 	good, bad := 0, 0
 	for _, h := range res.Hosts {
-		if converged(h.Status) {
+		if converged(h.Status) && !leftOut(h) {
 			good++
 		} else {
 			bad++
@@ -235,13 +236,17 @@ func (r *rollouter) summary(res *provision.Result, err error) string {
 		return "the deploy was interrupted; see above for each host"
 	}
 	code, _ := outcome(res, nil)
+	msg := ""
 	switch code {
 	case ExitProblem:
-		return "no host converged; see above"
+		msg = "no host converged; see above"
 	case ExitPartial:
-		return "not every host converged; see above"
+		msg = "not every host converged; see above"
 	}
-	return ""
+	if s := r.dnsSummary(res); s != "" && msg != "" {
+		msg += "; " + s
+	}
+	return msg
 }
 
 func tally(res *provision.Result) string {

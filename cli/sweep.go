@@ -58,7 +58,8 @@ type sweepOptions struct {
 	// NewProvider builds the DNS records provider for --dns (default:
 	// dns: of the fleet, credentials from the environment).
 	NewProvider func(f *fleet.Fleet) (dnsrecords.Provider, error)
-	// Hold names the hosts --dns leaves alone and why (nil: none).
+	// Hold names more hosts --dns leaves alone and why (nil: none); hosts
+	// whose deploy is under way are always left alone (sweep.DeployHold).
 	Hold func(host string) string
 	// ready, when set, is called with the --listen address once it serves.
 	ready func(addr string)
@@ -107,8 +108,13 @@ concurrent sweep exit 1 with "another sweep is running (pid N, lock FILE)".
 leaves after fail_after failed sweeps of its own family (an IPv6 failure
 removes only the AAAA) and comes back after recover_after passing ones, never
 removing the last dns.min_healthy records of a family nor more than
-dns.max_remove in one run. Changes are kept in the state file (dns_log) and
-alerted; a provider error leaves the records as they were.
+dns.max_remove in one run. An address that failed but is not down yet is
+not added. A host whose deploy is under way ("deploying": its agent says so,
+or with --deep its lock) is left alone, its records neither removed nor put
+back: a deploy with rollout.dns_drain takes them out and puts them back
+itself. A deploy past its maximum time counts as down again. Changes are
+kept in the state file (dns_log) and alerted; a provider error leaves the
+records as they were.
 
 --metrics-file writes Prometheus text atomically, for node_exporter's textfile
 collector: edgectl_sweep_up, edgectl_sweep_latency_seconds,

@@ -62,6 +62,15 @@ func writeDNSAction(b *strings.Builder, a *sweep.DNSAction) {
 		for _, r := range a.Plan.Refused() {
 			fmt.Fprintf(b, "  dns: kept %s (%s): %s\n", r.Record, r.Host, r.Why)
 		}
+		seen := map[string]bool{}
+		for _, n := range a.Plan.Names {
+			for _, h := range n.Held {
+				if sweep.IsDeployHold(h.Hold) && !seen[h.Host] {
+					seen[h.Host] = true
+					fmt.Fprintf(b, "  dns: left %s alone: %s\n", h.Host, h.Hold)
+				}
+			}
+		}
 		for _, n := range a.Plan.Names {
 			for _, w := range n.Warnings {
 				fmt.Fprintf(b, "  dns: warning: %s\n", w)

@@ -21,23 +21,56 @@ type Drained struct {
 // Drain takes host's addresses out of every name's records, under the
 // safety rules (min_healthy, max_remove) and touching nothing else. It
 // applies all or nothing: on a provider error the records are as before.
+// It is PlanDrain followed by Take.
 func Drain(ctx context.Context, p dnsrecords.Provider, names []string, host string, addrs []netip.Addr, pol Policy) (*Drained, error) {
+	d, err := PlanDrain(ctx, p, names, host, addrs, pol)
+	if err != nil {
+		return nil, err
+	}
+	return d, d.Take(ctx, p)
+}
+
+// PlanDrain is what Drain would do, changing nothing: Removed holds the
+// removals planned (the records as they are now, with their TTL), Refused
+// the removals a safety rule holds back. A caller that must survive being
+// killed records Removed before it calls Take.
+func PlanDrain(ctx context.Context, p dnsrecords.Provider, names []string, host string, addrs []netip.Addr, pol Policy) (*Drained, error) {
 	var mine []Addr
 	for _, a := range addrs {
-		mine = append(mine, Addr{Host: host, Family: family(a), Addr: a, Want: false, Why: "deploying"})
+		mine = append(mine, Addr{Host: host, Family: family(a), Addr: a.Unmap(), Want: false, Why: "deploying"})
 	}
 	pol.Prune = false
 	plan, err := Build(ctx, p, names, mine, pol)
 	if err != nil {
 		return nil, err
 	}
-	d := &Drained{Host: host, Removed: []Change{}, Refused: plan.Refused()}
-	res, err := Apply(ctx, p, plan.Changes())
-	if err != nil {
-		return d, err
+	removed := plan.Changes()
+	if removed == nil {
+		removed = []Change{}
 	}
+	refused := plan.Refused()
+	if refused == nil {
+		refused = []Refusal{}
+	}
+	return &Drained{Host: host, Removed: removed, Refused: refused}, nil
+}
+
+// Take carries out the removals PlanDrain planned, all or nothing (as
+// Apply): afterwards Removed holds what was removed, none on an error.
+func (d *Drained) Take(ctx context.Context, p dnsrecords.Provider) error {
+	res, err := Apply(ctx, p, d.Removed)
 	d.Removed = res.Done
-	return d, nil
+	return err
+}
+
+// TTL is the longest TTL of the records taken out: how long a resolver
+// may keep serving one of them.
+func (d *Drained) TTL() time.Duration {
+	longest := 0
+	for _, c := range d.Removed {
+		longest = max(longest, c.Record.TTL)
+	}
+	return time.Duration(longest) * time.Second
 }
 
 // Restore puts back what Drain removed (records already there are left
@@ -58,6 +91,7 @@ func Restore(ctx context.Context, p dnsrecords.Provider, d *Drained) error {
 			}
 		}
 		if !present[n][c.Record.Addr] {
+			present[n][c.Record.Addr] = true // once, even when listed twice
 			r := c.Record
 			r.ID = ""
 			adds = append(adds, Change{Op: OpAdd, Record: r, Host: d.Host, Reason: "deployed"})

@@ -2,16 +2,13 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/edgectl/edgectl/internal/bindtest"
 	"github.com/edgectl/edgectl/internal/buildtest"
 	"github.com/edgectl/edgectl/internal/testbed"
 )
@@ -24,47 +21,22 @@ import (
 // agent is down, and remove only the AAAA when only IPv6 fails. dig against
 // BIND confirms each step.
 func TestDNSFollowsHealth(t *testing.T) {
-	dig, err := exec.LookPath("dig")
-	if err != nil {
-		t.Skip("dig is not installed (apt-get install bind9-dnsutils): it confirms what BIND serves")
-	}
 	bin := buildtest.Binary(t, "./cmd/edgectl", "e2e-v1")
 	app := buildtest.Binary(t, "./internal/sampleapp", "e2e")
 	b := testbed.StartT(t, testbed.Options{Hosts: testbed.Default3(), BindRO: map[string]string{app: "/opt/sample/sampleapp"}})
-	svc, err := b.AddService(53)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := svc.Close(); err != nil {
-			t.Error(err)
-		}
-	})
 	const name = "api.fleet.test"
-	var zone []string
-	for _, h := range b.Hosts {
-		if h.IPv4 != "" {
-			zone = append(zone, "api 60 IN A "+h.IPv4)
-		}
-		if h.IPv6 != "" {
-			zone = append(zone, "api 60 IN AAAA "+h.IPv6)
-		}
-	}
-	bind := bindtest.Start(t, bindtest.Options{Zone: "fleet.test", Listen: []string{svc.IPv4, svc.IPv6}, Port: 53, Netns: svc.Netns, Records: zone})
+	d := startDNSBed(t, b, name, 60)
+	bind := d.bind
 
 	dir := t.TempDir()
 	extra := strings.Replace(fleetExtra("60s", "[::1]:8000"), "domains: [api.example.test]", "domains: ["+name+"]", 1)
-	extra += fmt.Sprintf("resolver: %q\nsweep: {scheme: http, timeout: 1s, fail_after: 2, recover_after: 2}\n", bind.Addr)
-	extra += fmt.Sprintf("dns:\n  provider: rfc2136\n  zone: fleet.test\n  nameserver: %q\n  min_healthy: 1\n  max_remove: 33%%\n", bind.Addr)
+	extra += "sweep: {scheme: http, timeout: 1s, fail_after: 2, recover_after: 2}\n" + d.fleetDNS(60)
 	fleetPath := filepath.Join(dir, "fleet.yaml")
 	writeFile(t, fleetPath, b.FleetYAML(extra))
 	if r := edgectl(t, bin, "deploy", fleetPath, "--yes"); r.code != 0 {
 		t.Fatalf("deploy:\n%s", r)
 	}
-	env := os.Environ()
-	for k, v := range bind.Env() {
-		env = append(env, k+"="+v)
-	}
+	env := d.env
 	state := filepath.Join(dir, "sweep.json")
 	sweepDNS := func() result {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -81,24 +53,12 @@ func TestDNSFollowsHealth(t *testing.T) {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(r.stdout+r.stderr, bind.Secret) {
+		if d.secretIn(r.stdout + r.stderr) {
 			t.Fatalf("the TSIG secret was printed:\n%s", r)
 		}
 		return r
 	}
-	// served is what dig gets from BIND: the A and AAAA addresses, sorted.
-	served := func() string {
-		var all []string
-		for _, typ := range []string{"A", "AAAA"} {
-			out, err := exec.Command(dig, "+short", "+time=2", "@"+svc.IPv4, "-p", "53", name, typ).Output()
-			if err != nil {
-				t.Fatalf("dig %s %s: %v", name, typ, err)
-			}
-			all = append(all, strings.Fields(string(out))...)
-		}
-		sort.Strings(all)
-		return strings.Join(all, " ")
-	}
+	served := func() string { return d.served(t) }
 	all := served()
 	without := func(addrs ...string) string {
 		var out []string

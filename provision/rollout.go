@@ -43,12 +43,18 @@ type Options struct {
 	Step func(host, step string)
 	// Backend runs around each backend restart.
 	Backend BackendHooks
+	// DNSDrain, when set (rollout.dns_drain), takes each host's records
+	// out of DNS while it is changed (dnsdrain.go).
+	DNSDrain *DNSDrain
 }
 
 // Event is one progress line for one host.
 type Event struct {
 	Host string
 	Msg  string
+	// Left is set on the ticks of a countdown (the time left), which a
+	// terminal shows live and a log may thin out.
+	Left time.Duration
 }
 
 // Host outcomes in a Result.
@@ -85,6 +91,8 @@ type HostResult struct {
 	DurationMS int64         `json:"duration_ms"`
 	Duration   time.Duration `json:"-"`
 	Plan       *Plan         `json:"plan,omitempty"`
+	// DNS is what rollout.dns_drain did with the host's records.
+	DNS *HostDNS `json:"dns,omitempty"`
 	// Err is the error behind Error, for callers that word it.
 	Err error `json:"-"`
 }
@@ -108,6 +116,7 @@ type hostState struct {
 	plan    Plan
 	lock    *hostlock.Lock
 	lockErr error
+	ledger  *dnsLedger // DNS records an interrupted run left out
 }
 
 // Budgets that make up a run's maximum time.
@@ -149,7 +158,7 @@ func Deploy(ctx context.Context, f *fleet.Fleet, hosts []fleet.Host, o Options) 
 			o.Event(Event{Host: host, Msg: fmt.Sprintf(format, a...)})
 		}
 	}
-	maxRun := MaxRunTime(f, len(hosts), o.Parallel, o.LockWait)
+	maxRun := MaxRunTime(f, len(hosts), o.Parallel, o.LockWait) + o.DNSDrain.budget(f, len(hosts), o.Parallel)
 	if dl, ok := ctx.Deadline(); ok {
 		maxRun = min(maxRun, time.Until(dl)+rollbackBudget+DefaultReconnect)
 	}
@@ -211,6 +220,7 @@ func Deploy(ctx context.Context, f *fleet.Fleet, hosts []fleet.Host, o Options) 
 		}
 	}
 	planAll(runCtx, f, live, o, emit)
+	prepareDrains(runCtx, f, o, live, emit)
 	var todo []*hostState
 	for _, st := range live {
 		switch {
@@ -236,7 +246,8 @@ func Deploy(ctx context.Context, f *fleet.Fleet, hosts []fleet.Host, o Options) 
 		var wg sync.WaitGroup
 		for _, st := range group {
 			wg.Go(func() {
-				applyHost(runCtx, f, o, st, holder, func(format string, a ...any) { emit(st.res.Name, format, a...) })
+				logf := func(format string, a ...any) { emit(st.res.Name, format, a...) }
+				o.DNSDrain.around(runCtx, f, o, st, holder, logf, func() { applyHost(runCtx, f, o, st, holder, logf) })
 			})
 		}
 		wg.Wait()

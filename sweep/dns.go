@@ -41,6 +41,9 @@ type DomainReport struct {
 // fleetAddr is a fleet address and how its probe went.
 type fleetAddr struct {
 	healthy bool
+	// deploying: a deploy changes its host, and may have taken it out of
+	// DNS on purpose (rollout.dns_drain), so its absence is no problem.
+	deploying bool
 }
 
 // compareDNS files each domain's records against the fleet's addresses.
@@ -64,7 +67,7 @@ func compareDNS(rep *DNSReport, fleetAddrs map[netip.Addr]fleetAddr) {
 		}
 		if d.Error == "" {
 			for a, fa := range fleetAddrs {
-				if fa.healthy && !inDNS[a] {
+				if fa.healthy && !fa.deploying && !inDNS[a] {
 					d.Missing = append(d.Missing, a.String())
 				}
 			}

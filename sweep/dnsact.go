@@ -14,37 +14,69 @@ import (
 
 // ProbeAddrs is every fleet address with this sweep's verdict: wanted in
 // DNS when its own family's probe passed. It is what `edgectl dns
-// plan|sync` follows. hold (may be nil) names the hosts to leave alone and
-// why (a host being deployed).
+// plan|sync` follows. The addresses of a host whose deploy is under way
+// are held (left as they are in DNS: the deploy takes them out and puts
+// them back itself); hold (may be nil) names more hosts to leave alone and
+// why.
 func ProbeAddrs(f *fleet.Fleet, r *Report, hold func(host string) string) []dnssync.Addr {
-	return fleetAddrs(f, r, hold, func(h HostReport, family string, t Target) (bool, string) {
-		return t.Status == StatusOK, t.Error
+	return fleetAddrs(f, r, hold, func(h HostReport, family string, t Target) (bool, string, string) {
+		return t.Status == StatusOK, t.Error, ""
 	})
 }
 
 // StateAddrs is every fleet address with the verdict of the state: wanted
 // in DNS unless it is down (fail_after consecutive failures, until
-// recover_after passes). It is what `sweep --dns` follows; call it after
-// Update.
+// recover_after passes). An address that failed this sweep but is not down
+// yet is left as it is: kept if it is in DNS, not added if it is not (a
+// host a deploy took out and left out after its gate failed stays out).
+// Hosts being deployed are held, as in ProbeAddrs, including those an
+// earlier sweep --dns saw deploying whose records are still out of DNS
+// (State.Deploys; Update marks them). It is what `sweep --dns` follows;
+// call it after Update.
 func (s *State) StateAddrs(f *fleet.Fleet, r *Report, hold func(host string) string) []dnssync.Addr {
-	return fleetAddrs(f, r, hold, func(h HostReport, family string, t Target) (bool, string) {
+	return fleetAddrs(f, r, hold, func(h HostReport, family string, t Target) (bool, string, string) {
 		ts := s.Targets[h.Name+"/"+family]
-		if ts == nil || !ts.Down {
-			return true, ""
+		switch {
+		case ts != nil && ts.Down:
+			return false, fmt.Sprintf("down for %s: %s", plural(ts.Failures, "sweep", "sweeps"), ts.LastError), ""
+		case t.Status == StatusFail:
+			return true, "", "failed this sweep, not down yet (sweep.fail_after)"
 		}
-		return false, fmt.Sprintf("down for %s: %s", plural(ts.Failures, "sweep", "sweeps"), ts.LastError)
+		return true, "", ""
 	})
 }
 
-func fleetAddrs(f *fleet.Fleet, r *Report, hold func(string) string, verdict func(HostReport, string, Target) (bool, string)) []dnssync.Addr {
+// DeployHold is why a host's addresses are held while a deploy (within its
+// maximum time) changes it, "" when none does: "deploying (ops@laptop,
+// 42s of at most 17m0s)". A deploy past its maximum holds nothing: its
+// host counts as down again.
+func DeployHold(h HostReport) string {
+	d := h.Deploy
+	if d == nil || d.Overdue {
+		return ""
+	}
+	who := ""
+	switch {
+	case d.Source == sourceState:
+		who = "seen by an earlier sweep, its records still out of DNS, "
+	case d.Holder != "":
+		who = d.Holder + ", "
+	}
+	return fmt.Sprintf("deploying (%s%s of at most %s)", who, time.Duration(d.AgeMS)*time.Millisecond/time.Second*time.Second,
+		time.Duration(d.MaxMS)*time.Millisecond/time.Second*time.Second)
+}
+
+// fleetAddrs pairs every fleet address with verdict's (want, why, hold);
+// a host being deployed, or one hold names, holds all its addresses.
+func fleetAddrs(f *fleet.Fleet, r *Report, hold func(string) string, verdict func(HostReport, string, Target) (bool, string, string)) []dnssync.Addr {
 	var out []dnssync.Addr
 	for i, h := range f.Hosts {
 		if i >= len(r.Hosts) {
 			break
 		}
 		hr := r.Hosts[i]
-		held := ""
-		if hold != nil {
+		held := DeployHold(hr)
+		if held == "" && hold != nil {
 			held = hold(h.Name)
 		}
 		for _, fa := range []struct {
@@ -55,8 +87,11 @@ func fleetAddrs(f *fleet.Fleet, r *Report, hold func(string) string, verdict fun
 			if err != nil {
 				continue
 			}
-			want, why := verdict(hr, fa.family, fa.t)
-			out = append(out, dnssync.Addr{Host: h.Name, Family: fa.family, Addr: a.Unmap(), Want: want, Why: why, Hold: held})
+			want, why, own := verdict(hr, fa.family, fa.t)
+			if held != "" {
+				own = held
+			}
+			out = append(out, dnssync.Addr{Host: h.Name, Family: fa.family, Addr: a.Unmap(), Want: want, Why: why, Hold: own})
 		}
 	}
 	return out
@@ -79,11 +114,13 @@ type DNSAction struct {
 // returns the new alerts (also queued).
 func (s *State) ActDNS(ctx context.Context, p dnsrecords.Provider, f *fleet.Fleet, r *Report, hold func(string) string, now time.Time) (*DNSAction, []Alert) {
 	act := &DNSAction{}
+	s.noteDeploys(r, now)
 	plan, err := dnssync.Build(ctx, p, f.DNSNames(), s.StateAddrs(f, r, hold), dnssync.PolicyOf(f.DNS, false))
 	if err != nil {
 		act.Error = err.Error()
 		return act, nil
 	}
+	s.settleDeploys(r, plan)
 	act.Plan = plan
 	res, err := dnssync.Apply(ctx, p, plan.Changes())
 	act.Result = res

@@ -65,8 +65,9 @@ type HostReport struct {
 
 // DeployInfo is a deploy seen on a host.
 type DeployInfo struct {
-	// Source is "health" (the agent's health answer) or "lock" (the
-	// host's lock file, --deep).
+	// Source is "health" (the agent's health answer), "lock" (the
+	// host's lock file, --deep) or "state" (seen by an earlier sweep
+	// --dns, the host's records still out of DNS: State.Deploys).
 	Source string `json:"source"`
 	// Holder and Command name the deploy (lock only).
 	Holder  string `json:"holder,omitempty"`

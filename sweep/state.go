@@ -41,6 +41,10 @@ type State struct {
 	Conditions map[string]string `json:"conditions"`
 	// DNSLog lists the DNS changes sweep --dns made, the latest last.
 	DNSLog []DNSLogEntry `json:"dns_log,omitempty"`
+	// Deploys are the hosts sweep --dns saw deploying, kept while their
+	// records are out of DNS, up to the deploy's maximum time: until then
+	// they count as deploying (deploys.go).
+	Deploys map[string]DeployMemory `json:"deploys,omitempty"`
 	// Outbox holds alerts some notifier has not taken yet; they are
 	// retried on the next sweep.
 	Outbox []Outgoing `json:"outbox,omitempty"`
@@ -140,8 +144,11 @@ func (s *State) Save(path string) error {
 // refused) or fine again; a record in DNS that is no fleet address
 // appearing or going away. Each alert is also queued in the outbox until
 // every notifier took it. Hosts no longer in the fleet are forgotten.
+// First, hosts an earlier sweep --dns saw deploying whose records are
+// still out of DNS are marked deploying in r (State.Deploys).
 func (s *State) Update(r *Report, failAfter, recoverAfter int, now time.Time) []Alert {
 	failAfter, recoverAfter = max(failAfter, 1), max(recoverAfter, 1)
+	s.shieldDeploys(r, now)
 	seen := map[string]bool{}
 	var out []Alert
 	hosts := map[string]bool{}

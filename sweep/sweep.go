@@ -217,7 +217,7 @@ func Run(ctx context.Context, f *fleet.Fleet, opts Options) (*Report, error) {
 			}
 			if a, err := netip.ParseAddr(pair.ip); err == nil {
 				// A host in the middle of a deploy stays where it is in DNS.
-				fleetAddrs[a] = fleetAddr{healthy: pair.t.Status == StatusOK || deploying}
+				fleetAddrs[a] = fleetAddr{healthy: pair.t.Status == StatusOK || deploying, deploying: deploying}
 			}
 			hr.TLS = worseTLS(hr.TLS, withAddress(pair.t.TLS, pair.t.Address))
 			if hr.Upstreams == nil {
