@@ -64,12 +64,12 @@ func TestHostKey(t *testing.T) {
 		{name: "known", addr: v4, known: line(v4, srv.HostKey)},
 		{name: "known ipv6", addr: v6, known: line(v6, srv.HostKey)},
 		{name: "no file", addr: v4, known: "-", wantKind: remote.HostKeyUnknown,
-			wantMsg: "is not in KH (ED25519 " + srv.HostKeyFingerprint + "); verify the fingerprint, then record it"},
+			wantMsg: "is not in {KH} (ED25519 " + srv.HostKeyFingerprint + "); verify the fingerprint, then record it"},
 		{name: "other hosts only", addr: v6, known: line(v4, srv.HostKey) + line("[::1]:1", srv.HostKey), wantKind: remote.HostKeyUnknown},
 		{name: "unknown accepted", addr: v4, known: "-", acceptNew: true, recorded: true},
 		{name: "unknown ipv6 accepted, file without final newline", addr: v6, known: strings.TrimSuffix(line(v4, other), "\n"), acceptNew: true, recorded: true},
 		{name: "changed", addr: v4, known: "# comment\n" + line(v6, srv.HostKey) + line(v4, other), wantKind: remote.HostKeyChanged, wantLine: 3,
-			wantMsg: "CHANGED (now ED25519 " + srv.HostKeyFingerprint + ", line 3 of KH has ED25519 " + ssh.FingerprintSHA256(other) + "); if the host was rebuilt, remove line 3 of KH"},
+			wantMsg: "CHANGED (now ED25519 " + srv.HostKeyFingerprint + ", line 3 of {KH} has ED25519 " + ssh.FingerprintSHA256(other) + "); if the host was rebuilt, remove line 3 of {KH}"},
 		{name: "changed is never accepted", addr: v6, known: line(v6, other), acceptNew: true, wantKind: remote.HostKeyChanged, wantLine: 1},
 		{name: "revoked", addr: v4, known: "@revoked * " + string(ssh.MarshalAuthorizedKey(srv.HostKey)) + line(v4, srv.HostKey), acceptNew: true, wantKind: remote.HostKeyRevoked, wantLine: 1},
 	}
@@ -99,7 +99,7 @@ func TestHostKey(t *testing.T) {
 					hke.Host != "edge-1" || hke.Addr != tt.addr || hke.File != kh {
 					t.Errorf("HostKeyError %+v, want kind %s line %d fingerprint %s", *hke, tt.wantKind, tt.wantLine, srv.HostKeyFingerprint)
 				}
-				want := strings.ReplaceAll(tt.wantMsg, "KH", kh)
+				want := strings.ReplaceAll(tt.wantMsg, "{KH}", kh)
 				if !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "host key for edge-1 ("+tt.addr+")") {
 					t.Errorf("message %q\nwant it to contain %q", err, want)
 				}
