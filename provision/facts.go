@@ -52,6 +52,9 @@ type Facts struct {
 	StaleTemps []string `json:"stale_temps,omitempty"`
 	// Journal is the last deploy's journal on the host (nil: none).
 	Journal *Journal `json:"journal,omitempty"`
+	// Holders are other programs listening on the agent's ports
+	// (GatherHolders; portholders.go).
+	Holders []PortHolder `json:"holders,omitempty"`
 }
 
 // FileFacts is a managed file's metadata on the host.
