@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,6 +22,9 @@ func printPlans(w io.Writer, res *provision.Result) {
 		fmt.Fprintf(w, "== %s: %s (%s)\n", h.Name, h.Summary, h.Plan.BinaryNote)
 		for _, why := range h.Plan.Reasons {
 			fmt.Fprintf(w, "   because %s\n", why)
+		}
+		for _, x := range h.Plan.Holders {
+			fmt.Fprintf(w, "   stops %s: %s\n", x.Unit, x.Describe())
 		}
 		for _, c := range h.Plan.Files {
 			if c.Diff != "" {
@@ -45,6 +49,9 @@ func converged(status string) bool {
 // host converged, failed when none did (or nothing was attempted), partial
 // otherwise.
 func outcome(res *provision.Result, err error) (int, string) {
+	if errors.As(err, new(*provision.PortConflictError)) {
+		return ExitUsage, "failed"
+	}
 	if err != nil || res == nil {
 		return ExitProblem, "failed"
 	}
@@ -161,8 +168,22 @@ func (r *rollouter) nextFor(h provision.HostResult) string {
 	return fmt.Sprintf("edgectl diagnose 502 --host %s -f %s", h.Name, r.fleetPath)
 }
 
+// takeoverCmd is the command that takes the ports over.
+func (r *rollouter) takeoverCmd() string {
+	if r.takeover == "" {
+		return "edgectl deploy fleet.yaml --takeover"
+	}
+	return r.takeover
+}
+
 func (r *rollouter) next(res *provision.Result) []string {
 	var out []string
+	for _, h := range res.Hosts {
+		if h.Status == provision.StatusConflict && h.Plan != nil && slices.ContainsFunc(h.Plan.Holders, func(x provision.PortHolder) bool { return x.Unit != "" }) {
+			out = append(out, r.takeoverCmd())
+			break
+		}
+	}
 	for _, h := range res.Hosts {
 		if cmd := r.nextFor(h); cmd != "" {
 			out = append(out, cmd)
@@ -225,11 +246,16 @@ func (r *rollouter) fleetPathOr(def string) string {
 func (r *rollouter) summary(res *provision.Result, err error) string {
 	var se *provision.SSHSetupError
 	var le *provision.LockedError
+	var pe *provision.PortConflictError
 	switch {
 	case errors.As(err, &se):
 		return "nothing was changed on any host: SSH is not set up for every host (see above)"
 	case errors.As(err, &le):
 		return "nothing was changed on any host: another run holds a lock (see above)"
+	case errors.As(err, &pe) && pe.Takeover:
+		return "nothing was changed on any host: programs that are not systemd services hold the agent's ports (see above); stop them, then deploy again"
+	case errors.As(err, &pe):
+		return "nothing was changed on any host: other programs hold the agent's ports (see above); to stop them and start the agent in their place run: " + r.takeoverCmd()
 	case err != nil:
 		return err.Error()
 	case res.Interrupted:

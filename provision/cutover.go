@@ -83,20 +83,20 @@ func (e *PortConflictError) Error() string {
 	}
 	for _, c := range e.Conflicts {
 		for _, h := range c.Holders {
-			fmt.Fprintf(&b, "\n  %s", h.Describe(c.Host))
+			fmt.Fprintf(&b, "\n  %s: %s", c.Host, h.Describe())
 		}
 	}
 	return b.String()
 }
 
-// Describe is one line: "vps1: port 80 (ipv4, 0.0.0.0:80) is held by nginx
-// (pid 412, unit nginx.service)".
-func (h PortHolder) Describe(host string) string {
+// Describe is one line: "port 80 (ipv4, 0.0.0.0:80) is held by nginx (pid
+// 412, unit nginx.service)".
+func (h PortHolder) Describe() string {
 	unit := "no systemd unit"
 	if h.Unit != "" {
 		unit = "unit " + h.Unit
 	}
-	return fmt.Sprintf("%s: port %d (%s, %s) is held by %s (pid %d, %s)", host, h.Port, h.Family, h.Addr, orUnknown(h.Program), h.PID, unit)
+	return fmt.Sprintf("port %d (%s, %s) is held by %s (pid %d, %s)", h.Port, h.Family, h.Addr, orUnknown(h.Program), h.PID, unit)
 }
 
 // checkConflicts returns the error that stops a deploy before any write
@@ -249,7 +249,7 @@ func markConflicts(e *PortConflictError, states []*hostState) {
 			var ports, lines []string
 			for _, h := range c.Holders {
 				ports = append(ports, fmt.Sprintf("%d/%s %s", h.Port, h.Family, orUnknown(h.Program)))
-				lines = append(lines, h.Describe(c.Host))
+				lines = append(lines, h.Describe())
 			}
 			st.res.Status, st.res.Err = StatusConflict, e
 			st.res.Summary = "not touched: ports held by another program: " + strings.Join(ports, ", ")
