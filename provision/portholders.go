@@ -74,6 +74,9 @@ func parseSS(out string) []ssListener {
 		if j := strings.IndexByte(host, '%'); j >= 0 {
 			host = host[:j]
 		}
+		if host == "" || strings.ContainsAny(host, "[]") {
+			continue
+		}
 		l := ssListener{Addr: local, Host: host, Port: port}
 		if len(fields) > 5 {
 			l.Program, l.PID = parseUsers(strings.Join(fields[5:], " "))
