@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -179,7 +178,8 @@ func (r *rollouter) takeoverCmd() string {
 func (r *rollouter) next(res *provision.Result) []string {
 	var out []string
 	for _, h := range res.Hosts {
-		if h.Status == provision.StatusConflict && h.Plan != nil && slices.ContainsFunc(h.Plan.Holders, func(x provision.PortHolder) bool { return x.Unit != "" }) {
+		var pe *provision.PortConflictError
+		if h.Status == provision.StatusConflict && errors.As(h.Err, &pe) && !pe.Takeover {
 			out = append(out, r.takeoverCmd())
 			break
 		}
@@ -253,7 +253,7 @@ func (r *rollouter) summary(res *provision.Result, err error) string {
 	case errors.As(err, &le):
 		return "nothing was changed on any host: another run holds a lock (see above)"
 	case errors.As(err, &pe) && pe.Takeover:
-		return "nothing was changed on any host: programs that are not systemd services hold the agent's ports (see above); stop them, then deploy again"
+		return "nothing was changed on any host: programs deploy does not stop hold the agent's ports (see above); free the ports or change agent.listen, then deploy again"
 	case errors.As(err, &pe):
 		return "nothing was changed on any host: other programs hold the agent's ports (see above); to stop them and start the agent in their place run: " + r.takeoverCmd()
 	case err != nil:

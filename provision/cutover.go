@@ -77,7 +77,7 @@ type PortConflictError struct {
 func (e *PortConflictError) Error() string {
 	var b strings.Builder
 	if e.Takeover {
-		fmt.Fprintf(&b, "other programs that are not systemd services hold the agent's ports on %s; nothing was changed on any host (stop them, then deploy again):", plural(len(e.Conflicts), "host"))
+		fmt.Fprintf(&b, "programs that deploy does not stop (not a systemd service, or one the host needs: SSH, D-Bus, systemd) hold the agent's ports on %s; nothing was changed on any host (free the ports or change agent.listen, then deploy again):", plural(len(e.Conflicts), "host"))
 	} else {
 		fmt.Fprintf(&b, "other programs hold the agent's ports on %s; nothing was changed on any host:", plural(len(e.Conflicts), "host"))
 	}
@@ -111,7 +111,7 @@ func checkConflicts(states []*hostState, takeover bool) error {
 		consent := takeover || (st.plan.Recover != nil && st.plan.Recover.Takeover != nil)
 		var bad []PortHolder
 		for _, h := range st.plan.Holders {
-			if !consent || h.Unit == "" {
+			if !consent || !canStop(h.Unit) {
 				bad = append(bad, h)
 			}
 		}
@@ -123,6 +123,16 @@ func checkConflicts(states []*hostState, takeover bool) error {
 		return nil
 	}
 	return e
+}
+
+// canStop reports whether a cutover may stop unit: a service, and not
+// one the host needs to be reached or run at all (SSH, D-Bus, systemd's).
+func canStop(unit string) bool {
+	switch unit {
+	case "", "ssh.service", "sshd.service", "dbus.service", "dbus-broker.service":
+		return false
+	}
+	return !strings.HasPrefix(unit, "systemd-") && !strings.HasPrefix(unit, "init.scope")
 }
 
 // newTakeover is the journal's record for a plan that takes ports over,

@@ -257,3 +257,42 @@ func TestCutoverKilledAfterStop(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckConflicts: without --takeover every holder stops the deploy;
+// with it only holders it must not stop do (no unit, SSH, systemd's own);
+// an interrupted cutover's rerun has the consent of the interrupted run.
+func TestCheckConflicts(t *testing.T) {
+	nginx := PortHolder{Port: 80, Program: "nginx", Unit: "nginx.service"}
+	tests := []struct {
+		name     string
+		holders  []PortHolder
+		recover  *Journal
+		takeover bool
+		want     int // holders reported
+	}{
+		{name: "nginx without --takeover", holders: []PortHolder{nginx}, want: 1},
+		{name: "nginx with --takeover", holders: []PortHolder{nginx}, takeover: true},
+		{name: "no unit", holders: []PortHolder{{Port: 80, Program: "python3"}}, takeover: true, want: 1},
+		{name: "sshd on the agent's port", holders: []PortHolder{nginx, {Port: 80, Program: "sshd", Unit: "ssh.service"}}, takeover: true, want: 1},
+		{name: "systemd's own", holders: []PortHolder{{Port: 53, Program: "systemd-resolve", Unit: "systemd-resolved.service"}}, takeover: true, want: 1},
+		{name: "rerun of an interrupted cutover", holders: []PortHolder{nginx}, recover: &Journal{State: JournalApplying, Takeover: &Takeover{}}},
+		{name: "nothing held"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &hostState{}
+			st.host.Name = "vps1"
+			st.plan = Plan{Holders: tc.holders, Recover: tc.recover}
+			err := checkConflicts([]*hostState{st}, tc.takeover)
+			n := 0
+			if pe, ok := err.(*PortConflictError); ok {
+				n = len(pe.Conflicts[0].Holders)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if n != tc.want {
+				t.Errorf("reported %d holders (%v), want %d", n, err, tc.want)
+			}
+		})
+	}
+}
