@@ -179,7 +179,7 @@ func (r *rollouter) next(res *provision.Result) []string {
 	var out []string
 	for _, h := range res.Hosts {
 		var pe *provision.PortConflictError
-		if h.Status == provision.StatusConflict && errors.As(h.Err, &pe) && !pe.Takeover {
+		if h.Status == provision.StatusConflict && errors.As(h.Err, &pe) && !pe.Takeover && r.takeover != "" {
 			out = append(out, r.takeoverCmd())
 			break
 		}
@@ -254,6 +254,8 @@ func (r *rollouter) summary(res *provision.Result, err error) string {
 		return "nothing was changed on any host: another run holds a lock (see above)"
 	case errors.As(err, &pe) && pe.Takeover:
 		return "nothing was changed on any host: programs deploy does not stop hold the agent's ports (see above); free the ports or change agent.listen, then deploy again"
+	case errors.As(err, &pe) && r.takeover == "":
+		return "nothing was changed: another program holds the agent's ports (see above); install does not stop it: stop it first, or take it over from your machine with edgectl deploy --takeover"
 	case errors.As(err, &pe):
 		return "nothing was changed on any host: other programs hold the agent's ports (see above); to stop them and start the agent in their place run: " + r.takeoverCmd()
 	case err != nil:

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,6 +198,44 @@ func TestTakeover(t *testing.T) {
 			if s, err := servedSerial(a, cert); err != nil || s != wantSerial {
 				t.Fatalf("nginx's certificate on %s after the rollback: %v %s", a, err, s)
 			}
+		}
+	})
+
+	t.Run("a deploy killed between stopping nginx and starting the agent is completed by the next", func(t *testing.T) {
+		// The run pauses before its agent step (the journal records the
+		// takeover); the host then gets the first half of the cutover
+		// command, nginx disabled and stopped, and the run is killed: the
+		// host serves nothing on 80 and 443.
+		p := start(t, bin, []string{"EDGECTL_TEST_PAUSE_AT=vps2:agent"}, "deploy", fleetPath, "--yes", "--takeover", "--hosts", "vps2")
+		if !p.paused(t) {
+			t.Fatalf("the deploy never reached the agent step:\n%s", p.wait(t))
+		}
+		if out, err := b.Run(ctx, "vps2", "systemctl disable --quiet nginx && systemctl stop nginx"); err != nil {
+			p.signal(syscall.SIGKILL)
+			t.Fatalf("stop nginx: %v %s", err, out)
+		}
+		p.signal(syscall.SIGKILL)
+		p.signal(syscall.SIGCONT)
+		p.wait(t)
+		if _, _, _, err := get("http://" + hostAddrs(b.Host("vps2"), "80")[0] + "/"); err == nil {
+			t.Fatalf("vps2 still answers on port 80 after the kill")
+		}
+		// The rerun, without --takeover: the interrupted run had it.
+		r := edgectl(t, bin, "deploy", fleetPath, "--yes", "--hosts", "vps2", "--json")
+		d := parseDeploy(t, r)
+		if r.code != 0 || len(d.Hosts) != 1 || d.Hosts[0].Status != "deployed" || d.Hosts[0].Action != "cutover" {
+			t.Fatalf("rerun after the kill: want deployed/cutover:\n%s", r)
+		}
+		for _, a := range hostAddrs(b.Host("vps2"), "80") {
+			if code, server, body, err := get("http://" + a + "/"); err != nil || code != 200 || strings.HasPrefix(server, "nginx") || !strings.HasPrefix(body, "ok from") {
+				t.Fatalf("the agent on %s after the rerun: %v %d %q %q", a, err, code, server, body)
+			}
+		}
+		if a, e := unitStates(t, b, "vps2", "nginx"); a != "inactive" || e != "disabled" {
+			t.Fatalf("nginx is %s/%s after the completed cutover", a, e)
+		}
+		if out, err := b.Run(ctx, "vps2", "grep -c '\"state\": \"deployed\"' /var/lib/edgectl/deploy.json && test -s /etc/nginx/conf.d/api.conf"); err != nil {
+			t.Fatalf("journal or nginx config after the rerun: %v %s", err, out)
 		}
 	})
 }

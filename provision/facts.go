@@ -54,7 +54,7 @@ type Facts struct {
 	Journal *Journal `json:"journal,omitempty"`
 	// Holders are other programs listening on the agent's ports
 	// (GatherHolders; portholders.go).
-	Holders []PortHolder `json:"holders,omitempty"`
+	Holders []PortHolder `json:"-"` // shown as the plan's holders
 }
 
 // FileFacts is a managed file's metadata on the host.
