@@ -304,14 +304,3 @@ func GatherHolders(ctx context.Context, h remote.Host, binds []string) ([]PortHo
 	}
 	return hs, nil
 }
-
-// holderUnits are the distinct units of holders, in order.
-func holderUnits(hs []PortHolder) []string {
-	var units []string
-	for _, x := range hs {
-		if x.Unit != "" && !slices.Contains(units, x.Unit) {
-			units = append(units, x.Unit)
-		}
-	}
-	return units
-}
