@@ -65,6 +65,7 @@ func newModel(t *testing.T) *model {
 	for _, d := range []string{"/usr/local/bin", "/etc/systemd/system", "/etc/sysctl.d", "/var/lib", "/run"} {
 		m.Fake.Run(context.Background(), "mkdir -p -- "+d, nil)
 	}
+	m.SetFile("/opt/app", []byte("the app"), 0o755, "root:root") // backend.exec's program
 	m.Handlers["id"] = func(_ *remotetest.Fake, args []string, _ []byte) (string, string, int) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -127,13 +128,13 @@ func (m *model) systemctl(_ *remotetest.Fake, args []string, _ []byte) (string, 
 	case "show":
 		u := m.unit(units[0])
 		return fmt.Sprintf("ActiveState=%s\nSubState=%s\nNRestarts=%d\nExecMainStatus=%d\nResult=%s\n", u.ActiveState, u.SubState, u.NRestarts, u.ExecMainStatus, u.Result), "", 0
-	case "restart":
+	case "restart", "start":
 		for _, u := range units {
 			if msg := m.start(u); msg != "" {
 				return "", msg, 1
 			}
 		}
-	case "disable":
+	case "disable", "stop":
 		for _, u := range units {
 			m.stop(u)
 		}
@@ -154,9 +155,10 @@ func (m *model) unit(name string) *UnitState {
 
 func (m *model) stop(name string) {
 	m.units[name] = &UnitState{ActiveState: "inactive", SubState: "dead", Result: "success"}
-	if name == AgentUnitName {
+	switch {
+	case name == AgentUnitName:
 		m.agentOn = false
-	} else {
+	case !strings.HasSuffix(name, ".socket"):
 		m.backendUp = false
 	}
 }
@@ -176,9 +178,22 @@ func (m *model) start(name string) string {
 		m.agentSum, m.agentVer = cfg.Sum(), m.binVersion(m.layout.Binary)
 		return ""
 	}
+	if n, ok := strings.CutSuffix(name, ".socket"); ok {
+		if m.Fake.File(m.layout.backendSocket(n)) == nil {
+			return "Unit " + name + " not found."
+		}
+		m.units[name] = &UnitState{ActiveState: "active", SubState: "listening", Result: "success"}
+		return ""
+	}
 	unit := m.Fake.File(m.layout.backendUnit(strings.TrimSuffix(name, ".service")))
 	if unit == nil {
 		return "Unit " + name + " not found."
+	}
+	// Requires=<name>.socket starts the socket first, or fails the start.
+	if sock := strings.TrimSuffix(name, ".service") + ".socket"; strings.Contains(string(unit.Data), "Requires="+sock) {
+		if msg := m.start(sock); msg != "" {
+			return "Dependency failed for " + name + ": " + msg
+		}
 	}
 	if strings.Contains(string(unit.Data), "--exit 1") {
 		m.units[name] = &UnitState{ActiveState: "activating", SubState: "auto-restart", NRestarts: 2, ExecMainStatus: 1, Result: "exit-code"}
