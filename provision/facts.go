@@ -77,8 +77,8 @@ type AgentFacts struct {
 
 // gatherSpec says what Gather asks for besides the fixed facts.
 type gatherSpec struct {
-	files   []string // managed files
-	admin   string   // the agent's admin socket ("" = none)
+	files   []string       // managed files
+	admin   string         // the agent's admin socket ("" = none)
 	backend *fleet.Backend // nil = none
 }
 
