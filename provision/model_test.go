@@ -39,7 +39,9 @@ type model struct {
 	layout Layout
 
 	mu        sync.Mutex
-	user      bool
+	user      bool            // the edgectl user exists
+	users     map[string]bool // other users (the backend's)
+	groups    map[string]bool
 	units     map[string]*UnitState
 	agentOn   bool
 	agentVer  string
@@ -52,7 +54,8 @@ type model struct {
 }
 
 func newModel(t *testing.T) *model {
-	m := &model{Fake: remotetest.NewFake("vps1"), t: t, layout: DefaultLayout(), units: map[string]*UnitState{}}
+	m := &model{Fake: remotetest.NewFake("vps1"), t: t, layout: DefaultLayout(), units: map[string]*UnitState{},
+		users: map[string]bool{}, groups: map[string]bool{}}
 	for p, c := range map[string]string{
 		"/etc/os-release":                          "ID=debian\nVERSION_ID=12\n",
 		"/proc/1/comm":                             "systemd\n",
@@ -69,16 +72,50 @@ func newModel(t *testing.T) *model {
 	m.Handlers["id"] = func(_ *remotetest.Fake, args []string, _ []byte) (string, string, int) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if m.user {
+		name := args[len(args)-1]
+		if (name == "edgectl" && m.user) || m.users[name] {
 			return "998\n", "", 0
 		}
-		return "", "id: 'edgectl': no such user\n", 1
+		return "", "id: '" + name + "': no such user\n", 1
 	}
-	m.Handlers["useradd"] = func(*remotetest.Fake, []string, []byte) (string, string, int) {
+	m.Handlers["useradd"] = func(_ *remotetest.Fake, args []string, _ []byte) (string, string, int) {
 		m.mu.Lock()
-		m.user = true
-		m.mu.Unlock()
+		defer m.mu.Unlock()
+		name := args[len(args)-1]
+		if (name == "edgectl" && m.user) || m.users[name] {
+			return "", "useradd: user '" + name + "' already exists\n", 9
+		}
+		for i, a := range args {
+			switch {
+			case a == "--user-group" && m.groups[name]:
+				return "", "useradd: group " + name + " exists - if you want to add this user to that group, use -g.\n", 9
+			case a == "--user-group":
+				m.groups[name] = true
+			case a == "--gid" && !m.groups[args[i+1]]:
+				return "", "useradd: group '" + args[i+1] + "' does not exist\n", 6
+			}
+		}
+		if name == "edgectl" {
+			m.user = true
+		} else {
+			m.users[name] = true
+		}
 		return "", "", 0
+	}
+	m.Handlers["groupadd"] = func(_ *remotetest.Fake, args []string, _ []byte) (string, string, int) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.groups[args[len(args)-1]] = true
+		return "", "", 0
+	}
+	m.Handlers["getent"] = func(_ *remotetest.Fake, args []string, _ []byte) (string, string, int) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		db, name := args[1], args[len(args)-1]
+		if (db == "passwd" && m.users[name]) || (db == "group" && m.groups[name]) {
+			return name + ":x:998:998::/nonexistent:/usr/sbin/nologin\n", "", 0
+		}
+		return "", "", 2
 	}
 	m.Handlers["systemctl"] = m.systemctl
 	m.Handlers["journalctl"] = func(_ *remotetest.Fake, args []string, _ []byte) (string, string, int) {
