@@ -412,3 +412,27 @@ func TestBackendSocketChanges(t *testing.T) {
 		})
 	}
 }
+
+// TestFirstInstallRollbackStopsSocket: a first install whose backend
+// fails leaves no unit running or enabled, its socket unit included.
+func TestFirstInstallRollbackStopsSocket(t *testing.T) {
+	m := newModel(t)
+	f := backendFleet(t, `exec: "/opt/app --fd 3 --exit 1", socket: "[::]:8000"`)
+	res, err := m.deploy(t, f, "bin-v1", nil)
+	if err != nil || res.Hosts[0].Status != StatusRolledBack {
+		t.Fatalf("%+v %v", res.Hosts, err)
+	}
+	if !ran(m.Log(), "systemctl disable --now --quiet -- edgectl-agent.service app.socket app.service") {
+		t.Errorf("the units were not all stopped:\n%s", strings.Join(m.Log(), "\n"))
+	}
+	for _, u := range []string{"app.socket", "app.service", AgentUnitName} {
+		if st := m.unit(u); st.ActiveState == "active" {
+			t.Errorf("%s still runs", u)
+		}
+	}
+	for _, p := range []string{m.layout.backendSocket("app"), m.layout.backendUnit("app")} {
+		if m.Fake.File(p) != nil {
+			t.Errorf("%s is still there", p)
+		}
+	}
+}
