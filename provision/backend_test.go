@@ -436,3 +436,34 @@ func TestFirstInstallRollbackStopsSocket(t *testing.T) {
 		}
 	}
 }
+
+// TestSysctlOnlyWithoutSocket: with bindv6only=1 a backend binding [::]
+// itself needs the drop-in; one on a socket unit (BindIPv6Only=both) does
+// not, unless an earlier deploy wrote it (then it is kept).
+func TestSysctlOnlyWithoutSocket(t *testing.T) {
+	l := DefaultLayout()
+	for _, tc := range []struct {
+		name    string
+		keys    string
+		managed bool
+		want    bool
+	}{
+		{"binds [::] itself", `exec: "/opt/app -listen [::]:8000"`, false, true},
+		{"socket unit", `exec: "/opt/app --fd 3", socket: "[::]:8000"`, false, false},
+		{"socket unit, drop-in already there", `exec: "/opt/app --fd 3", socket: "[::]:8000"`, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			facts := Facts{BindV6Only: 1, Sums: map[string]string{}}
+			if tc.managed {
+				facts.Sums[l.sysctl()] = "abc"
+			}
+			w, err := Desired(backendFleet(t, tc.keys), l, []byte("bin"), facts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := slices.Contains(w.Paths(), l.sysctl()); got != tc.want {
+				t.Errorf("drop-in written %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

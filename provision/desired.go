@@ -46,7 +46,7 @@ type Want struct {
 // Desired computes the files for one host. binary is the edgectl binary
 // for the host's architecture; facts decide the sysctl drop-in, which is
 // only written where it is needed (bindv6only=1 with a backend that binds
-// [::]) and then kept.
+// [::] itself, without socket:) and then kept.
 func Desired(f *fleet.Fleet, l Layout, binary []byte, facts Facts) (Want, error) {
 	var w Want
 	w.Files = append(w.Files, newFile(l.Binary, 0o755, "root:root", false, binary))
@@ -74,8 +74,10 @@ func Desired(f *fleet.Fleet, l Layout, binary []byte, facts Facts) (Want, error)
 			return w, err
 		}
 		w.Files = append(w.Files, newFile(l.backendUnit(bu.Name), 0o644, "root:root", true, unit))
+		// A socket unit listens with BindIPv6Only=both itself: the host's
+		// bindv6only does not matter to it.
 		_, managed := facts.Sums[l.sysctl()]
-		if facts.BindV6Only == 1 || managed {
+		if (facts.BindV6Only == 1 && bu.Socket == "") || managed {
 			sc, err := templates.RenderSysctl([]templates.Sysctl{{Key: "net.ipv6.bindv6only", Value: "0",
 				Reason: "the backend binds [::]; with bindv6only=1 a socket that does not set IPV6_V6ONLY itself refuses IPv4 (the agent's 127.0.0.1 backup)"}})
 			if err != nil {
