@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"path"
 	"strconv"
 	"strings"
 
@@ -185,6 +186,17 @@ func (u backendUnits) restartCmd() string {
 // backendUnits are the plan's backend units.
 func (p Plan) backendUnits() backendUnits {
 	return backendUnits{Service: p.Backend + ".service", Socket: p.BackendSocket, RestartSocket: p.BackendSocketRestart}
+}
+
+// socketChanged reports whether j's run created or replaced the backend's
+// socket unit (whose restart it may not have reached).
+func (j *Journal) socketChanged() bool {
+	for _, f := range j.Files {
+		if path.Base(f.Path) == j.Backend+".socket" && (f.Op == OpCreate || f.Op == OpUpdate) {
+			return true
+		}
+	}
+	return false
 }
 
 // backendUnits are the backend units a rollback of j restarts: the socket

@@ -467,3 +467,32 @@ func TestSysctlOnlyWithoutSocket(t *testing.T) {
 		})
 	}
 }
+
+// TestKilledBeforeSocketStart: a run that added the socket unit and died
+// before the backend step leaves the unit in place; the rerun completes it
+// and still stops the service before starting the socket.
+func TestKilledBeforeSocketStart(t *testing.T) {
+	m := newModel(t)
+	m.host(t, backendFleet(t, `exec: "/opt/app -listen [::]:8000"`), "bin-v1", nil)
+	sock := backendFleet(t, `exec: "/opt/app --fd 3", socket: "[::]:8000"`)
+	h := m.host(t, sock, "bin-v1", func(o *Options) {
+		o.Holder = deadHolder(t)
+		o.Step = func(_, s string) {
+			if s == StepBackend {
+				m.kill(true)
+			}
+		}
+	})
+	m.kill(false)
+	if h.Status == StatusDeployed {
+		t.Fatalf("killed at the backend step, the run reported %s", h.Status)
+	}
+	m.ResetLog()
+	if h := m.host(t, sock, "bin-v1", nil); h.Status != StatusDeployed {
+		t.Fatalf("rerun: %+v", h)
+	}
+	if !ran(m.Log(), "systemctl stop -- app.service app.socket") {
+		t.Errorf("the rerun did not stop the service before starting the socket:\n%s", strings.Join(m.Log(), "\n"))
+	}
+	m.state(t, m.want(t, sock, "bin-v1"))
+}

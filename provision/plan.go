@@ -173,6 +173,7 @@ func (p *Plan) recoverFrom(j *Journal) {
 	}
 	if j.BackendRestart && !j.done(StepBackend) {
 		p.BackendRestart = true
+		p.BackendSocketRestart = p.BackendSocketRestart || j.socketChanged()
 	}
 	if j.Sysctl && !j.done(StepSysctl) {
 		p.Sysctl = true
