@@ -259,6 +259,27 @@ func TestDeployBackend(t *testing.T) {
 			notOps: []string{"systemctl enable", "write /etc/systemd/system/"},
 		},
 		{
+			name: "gunicorn -b 0.0.0.0: refused, the IPv4-only bind named",
+			setup: func(m *model) {
+				mopHost(m)
+				m.SetFile("/opt/mop/venv/bin/gunicorn", []byte("#!/opt/mop/venv/bin/python"), 0o755, "root:root")
+			},
+			keys:   `exec: "/opt/mop/venv/bin/gunicorn -b 0.0.0.0:8000 backend.app.main:app", working_dir: /opt/mop`,
+			status: StatusAborted,
+			errHas: []string{"IPv4-only bind behind the [::1] primary", "gunicorn binding 0.0.0.0:8000", "--bind fd://3"},
+			notOps: []string{"systemctl enable", "write /etc/systemd/system/"},
+		},
+		{
+			name: "gunicorn --bind 0.0.0.0 and [::]: both families, deployed",
+			setup: func(m *model) {
+				mopHost(m)
+				m.SetFile("/opt/mop/venv/bin/gunicorn", []byte("#!/opt/mop/venv/bin/python"), 0o755, "root:root")
+			},
+			keys:   `exec: "/opt/mop/venv/bin/gunicorn --bind 0.0.0.0:8000 --bind [::1]:8000 backend.app.main:app", working_dir: /opt/mop`,
+			status: StatusDeployed,
+			ops:    []string{"systemctl enable --quiet -- app.service", "systemctl restart -- app.service"},
+		},
+		{
 			name: "env_file readable by others: deployed with a warning", setup: func(m *model) {
 				mopHost(m)
 				m.File("/etc/mop/api.env").Mode = 0o644
