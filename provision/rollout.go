@@ -220,6 +220,13 @@ func Deploy(ctx context.Context, f *fleet.Fleet, hosts []fleet.Host, o Options) 
 		}
 	}
 	planAll(runCtx, f, live, o, emit)
+	if err := refuseProblems(live); err != nil {
+		for _, st := range live {
+			st.release(runCtx)
+		}
+		finish("not touched: the plan of another host has problems")
+		return res, err
+	}
 	prepareDrains(runCtx, f, o, live, emit)
 	var todo []*hostState
 	for _, st := range live {
