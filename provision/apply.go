@@ -123,7 +123,12 @@ func Apply(ctx context.Context, h Host, p Plan) (*Journal, error) {
 	if err := checkSpace(h, p, changes); err != nil {
 		return nil, &StepError{StepPrepare, err}
 	}
-	if err := h.retrying(ctx, func() error { return prepare(ctx, h, p.Cleanup) }); err != nil {
+	if err := h.retrying(ctx, func() error {
+		if err := prepare(ctx, h, p.Cleanup); err != nil {
+			return err
+		}
+		return createBackendUser(ctx, h, p)
+	}); err != nil {
 		return nil, &StepError{StepPrepare, err}
 	}
 	j := newJournal(h, p, changes)
@@ -153,7 +158,7 @@ func Apply(ctx context.Context, h Host, p Plan) (*Journal, error) {
 		{StepDaemonReload, func() error { return h.run(ctx, "systemctl daemon-reload") }, unitsChanged(j), true},
 		{StepBackend, func() error {
 			h.logf("restarting backend %s", p.Backend)
-			n, err := restartBackend(ctx, h, p.Backend+".service")
+			n, err := restartBackend(ctx, h, p.backendUnits())
 			j.baseline = n
 			return err
 		}, p.Backend != "" && (p.BackendRestart || p.Action == ActionInstall), false},
@@ -185,7 +190,7 @@ func Apply(ctx context.Context, h Host, p Plan) (*Journal, error) {
 func newJournal(h Host, p Plan, changes []Change) *Journal {
 	j := &Journal{Version: 1, Run: h.RunID, Holder: h.Holder, Command: h.Command, Started: time.Now(), State: JournalApplying,
 		Action: p.Action, Backend: p.Backend, BackendRestart: p.Backend != "" && (p.BackendRestart || p.Action == ActionInstall),
-		Sysctl: p.Sysctl, BindV6Only: p.Facts.BindV6Only, baseline: -1}
+		Sysctl: p.Sysctl, BindV6Only: p.Facts.BindV6Only, BackendSocket: p.BackendSocket, baseline: -1}
 	for _, c := range changes {
 		j.Files = append(j.Files, JournalFile{Path: c.Path, Op: c.Op, SHA256: c.Sum, Mode: c.Mode, Owner: c.Owner})
 	}
@@ -249,7 +254,7 @@ func act(ctx context.Context, h Host, a Action) error {
 
 func unitsChanged(j *Journal) bool {
 	for _, f := range j.Files {
-		if strings.HasSuffix(f.Path, ".service") && f.Op != OpFix {
+		if (strings.HasSuffix(f.Path, ".service") || strings.HasSuffix(f.Path, ".socket")) && f.Op != OpFix {
 			return true
 		}
 	}

@@ -235,18 +235,14 @@ func restoreTakenOver(ctx context.Context, h Host, t *Takeover) error {
 	return nil
 }
 
-// stopAgentCmd is the rollback's shell line that frees the ports again:
-// the agent stops (and is disabled with its backend when the cutover
-// installed them).
+// stopAgentCmd is the rollback's shell line that frees the ports again
+// when the agent ran before the cutover (after a cutover that installed
+// it, startedUnits stops and disables it with its backend).
 func stopAgentCmd(j *Journal) string {
-	if !j.Takeover.Install {
-		return "systemctl stop -- " + AgentUnitName + " 2>/dev/null || true\n"
+	if j.Takeover.Install {
+		return ""
 	}
-	units := AgentUnitName
-	if j.Backend != "" {
-		units += " " + remote.ShellQuote(j.Backend+".service")
-	}
-	return "systemctl disable --now --quiet -- " + units + " 2>/dev/null || true\n"
+	return "systemctl stop -- " + AgentUnitName + " 2>/dev/null || true\n"
 }
 
 // markConflicts gives each conflicting host its status and summary.

@@ -35,12 +35,18 @@ type Want struct {
 	Files []File
 	// Backend is the backend unit name ("" = none).
 	Backend string
+	// BackendSocket is the backend's socket unit ("mop-api.socket"; "" =
+	// the app binds its own sockets).
+	BackendSocket string
+	// BackendUser and BackendGroup run the backend ("" = a dynamic user,
+	// or the user's own group); prepare creates them when missing.
+	BackendUser, BackendGroup string
 }
 
 // Desired computes the files for one host. binary is the edgectl binary
 // for the host's architecture; facts decide the sysctl drop-in, which is
 // only written where it is needed (bindv6only=1 with a backend that binds
-// [::]) and then kept.
+// [::] itself, without socket:) and then kept.
 func Desired(f *fleet.Fleet, l Layout, binary []byte, facts Facts) (Want, error) {
 	var w Want
 	w.Files = append(w.Files, newFile(l.Binary, 0o755, "root:root", false, binary))
@@ -52,14 +58,26 @@ func Desired(f *fleet.Fleet, l Layout, binary []byte, facts Facts) (Want, error)
 		w.Files = append(w.Files, newFile(ep, 0o644, "root:root", true, templates.Endpoints(domains, ips)))
 	}
 	if f.Backend != nil {
-		w.Backend = f.Backend.Name
-		unit, err := templates.RenderBackendUnit(templates.BackendUnit{Name: f.Backend.Name, Exec: f.Backend.Exec})
+		bu := templates.BackendFromFleet(f.Backend)
+		w.Backend, w.BackendSocket = bu.Name, bu.SocketUnitName()
+		w.BackendUser, w.BackendGroup = bu.User, bu.Group
+		// The socket unit first: the service requires it.
+		if w.BackendSocket != "" {
+			sock, err := templates.RenderBackendSocket(bu)
+			if err != nil {
+				return w, err
+			}
+			w.Files = append(w.Files, newFile(l.backendSocket(bu.Name), 0o644, "root:root", true, sock))
+		}
+		unit, err := templates.RenderBackendUnit(bu)
 		if err != nil {
 			return w, err
 		}
-		w.Files = append(w.Files, newFile(l.backendUnit(f.Backend.Name), 0o644, "root:root", true, unit))
+		w.Files = append(w.Files, newFile(l.backendUnit(bu.Name), 0o644, "root:root", true, unit))
+		// A socket unit listens with BindIPv6Only=both itself: the host's
+		// bindv6only does not matter to it.
 		_, managed := facts.Sums[l.sysctl()]
-		if facts.BindV6Only == 1 || managed {
+		if (facts.BindV6Only == 1 && bu.Socket == "") || managed {
 			sc, err := templates.RenderSysctl([]templates.Sysctl{{Key: "net.ipv6.bindv6only", Value: "0",
 				Reason: "the backend binds [::]; with bindv6only=1 a socket that does not set IPV6_V6ONLY itself refuses IPv4 (the agent's 127.0.0.1 backup)"}})
 			if err != nil {
@@ -90,14 +108,15 @@ func (w Want) Paths() []string {
 }
 
 // ManagedPaths lists every path deploy may manage on a host, so facts
-// include the sysctl drop-in even when this deploy would not write it.
+// include the sysctl drop-in and the backend's socket unit even when this
+// deploy would not write them.
 func ManagedPaths(f *fleet.Fleet, l Layout) []string {
 	out := []string{l.Binary, l.AgentConfig, l.agentUnit(), l.sysctl()}
 	if ep := f.Agent.Endpoints.File; ep != "" {
 		out = append(out, ep)
 	}
 	if f.Backend != nil {
-		out = append(out, l.backendUnit(f.Backend.Name))
+		out = append(out, l.backendSocket(f.Backend.Name), l.backendUnit(f.Backend.Name))
 	}
 	return out
 }

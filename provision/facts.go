@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/remote"
 )
 
@@ -52,6 +53,10 @@ type Facts struct {
 	StaleTemps []string `json:"stale_temps,omitempty"`
 	// Journal is the last deploy's journal on the host (nil: none).
 	Journal *Journal `json:"journal,omitempty"`
+	// BackendHost is what the host has that the backend needs: the stat
+	// of its program, working_dir, env_file and read_write_paths (never
+	// their contents), and whether its user and group exist.
+	BackendHost fleet.BackendHost `json:"-"`
 	// Holders are other programs listening on the agent's ports
 	// (GatherHolders; portholders.go).
 	Holders []PortHolder `json:"-"` // shown as the plan's holders
@@ -75,9 +80,9 @@ type AgentFacts struct {
 
 // gatherSpec says what Gather asks for besides the fixed facts.
 type gatherSpec struct {
-	files   []string // managed files
-	admin   string   // the agent's admin socket ("" = none)
-	backend string   // backend unit name ("" = none)
+	files   []string       // managed files
+	admin   string         // the agent's admin socket ("" = none)
+	backend *fleet.Backend // nil = none
 }
 
 // factsScript prints sections ("::name" lines, each followed by one
@@ -98,8 +103,9 @@ func factsScript(l Layout, sp gatherSpec) string {
 	sec("user", "id -u edgectl 2>/dev/null")
 	sec("version", "test -x "+q(l.Binary)+" && "+q(l.Binary)+" version 2>/dev/null")
 	sec("active", "systemctl is-active -- "+AgentUnitName+" 2>/dev/null")
-	if sp.backend != "" {
-		sec("backend", "systemctl show -p ActiveState -p SubState -p NRestarts -p ExecMainStatus -p Result -- "+q(sp.backend+".service")+" 2>/dev/null")
+	if sp.backend != nil {
+		sec("backend", "systemctl show -p ActiveState -p SubState -p NRestarts -p ExecMainStatus -p Result -- "+q(sp.backend.Name+".service")+" 2>/dev/null")
+		backendFactsScript(sp.backend, sec)
 	}
 	files := make([]string, len(sp.files))
 	for i, f := range sp.files {
@@ -120,13 +126,18 @@ func factsScript(l Layout, sp gatherSpec) string {
 	return b.String()
 }
 
-// Gather learns the host's facts in one command.
-func Gather(ctx context.Context, h remote.Host, l Layout, files []string, admin, backend string) (Facts, error) {
+// Gather learns the host's facts in one command; backend (nil = none)
+// adds its unit's state and what the host has for it.
+func Gather(ctx context.Context, h remote.Host, l Layout, files []string, admin string, backend *fleet.Backend) (Facts, error) {
 	res, err := h.Run(ctx, factsScript(l, gatherSpec{files: files, admin: admin, backend: backend}), nil)
 	if err != nil {
 		return Facts{}, fmt.Errorf("gather facts: %w", err)
 	}
-	return parseFacts(res.Stdout)
+	f, err := parseFacts(res.Stdout)
+	if err == nil && backend != nil {
+		f.BackendHost = parseBackendFacts(backend, sections(res.Stdout))
+	}
+	return f, err
 }
 
 // sections splits the facts script's output.

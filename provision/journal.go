@@ -43,6 +43,8 @@ type Journal struct {
 	Backend        string `json:"backend,omitempty"`
 	BackendRestart bool   `json:"backend_restart,omitempty"`
 	Sysctl         bool   `json:"sysctl,omitempty"`
+	// BackendSocket is the plan's backend socket unit ("" = none).
+	BackendSocket string `json:"backend_socket,omitempty"`
 	// BindV6Only is the host's value before the run (restored by a
 	// rollback of the sysctl drop-in).
 	BindV6Only int `json:"bindv6only"`

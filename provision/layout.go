@@ -48,6 +48,9 @@ func (l Layout) agentUnit() string           { return path.Join(l.UnitDir, Agent
 func (l Layout) sysctl() string              { return path.Join(l.SysctlDir, SysctlFile) }
 func (l Layout) backendUnit(n string) string { return path.Join(l.UnitDir, n+".service") }
 
+// backendSocket is the backend's socket unit (backend.socket).
+func (l Layout) backendSocket(n string) string { return path.Join(l.UnitDir, n+".socket") }
+
 // Journal is the deploy journal and Lock the per-host lock, in StateDir.
 func (l Layout) Journal() string { return path.Join(l.StateDir, JournalName) }
 func (l Layout) Lock() string    { return path.Join(l.StateDir, LockName) }

@@ -39,7 +39,9 @@ type model struct {
 	layout Layout
 
 	mu        sync.Mutex
-	user      bool
+	user      bool            // the edgectl user exists
+	users     map[string]bool // other users (the backend's)
+	groups    map[string]bool
 	units     map[string]*UnitState
 	agentOn   bool
 	agentVer  string
@@ -52,7 +54,8 @@ type model struct {
 }
 
 func newModel(t *testing.T) *model {
-	m := &model{Fake: remotetest.NewFake("vps1"), t: t, layout: DefaultLayout(), units: map[string]*UnitState{}}
+	m := &model{Fake: remotetest.NewFake("vps1"), t: t, layout: DefaultLayout(), units: map[string]*UnitState{},
+		users: map[string]bool{}, groups: map[string]bool{}}
 	for p, c := range map[string]string{
 		"/etc/os-release":                          "ID=debian\nVERSION_ID=12\n",
 		"/proc/1/comm":                             "systemd\n",
@@ -65,19 +68,54 @@ func newModel(t *testing.T) *model {
 	for _, d := range []string{"/usr/local/bin", "/etc/systemd/system", "/etc/sysctl.d", "/var/lib", "/run"} {
 		m.Fake.Run(context.Background(), "mkdir -p -- "+d, nil)
 	}
+	m.SetFile("/opt/app", []byte("the app"), 0o755, "root:root") // backend.exec's program
 	m.Handlers["id"] = func(_ *remotetest.Fake, args []string, _ []byte) (string, string, int) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		if m.user {
+		name := args[len(args)-1]
+		if (name == "edgectl" && m.user) || m.users[name] {
 			return "998\n", "", 0
 		}
-		return "", "id: 'edgectl': no such user\n", 1
+		return "", "id: '" + name + "': no such user\n", 1
 	}
-	m.Handlers["useradd"] = func(*remotetest.Fake, []string, []byte) (string, string, int) {
+	m.Handlers["useradd"] = func(_ *remotetest.Fake, args []string, _ []byte) (string, string, int) {
 		m.mu.Lock()
-		m.user = true
-		m.mu.Unlock()
+		defer m.mu.Unlock()
+		name := args[len(args)-1]
+		if (name == "edgectl" && m.user) || m.users[name] {
+			return "", "useradd: user '" + name + "' already exists\n", 9
+		}
+		for i, a := range args {
+			switch {
+			case a == "--user-group" && m.groups[name]:
+				return "", "useradd: group " + name + " exists - if you want to add this user to that group, use -g.\n", 9
+			case a == "--user-group":
+				m.groups[name] = true
+			case a == "--gid" && !m.groups[args[i+1]]:
+				return "", "useradd: group '" + args[i+1] + "' does not exist\n", 6
+			}
+		}
+		if name == "edgectl" {
+			m.user = true
+		} else {
+			m.users[name] = true
+		}
 		return "", "", 0
+	}
+	m.Handlers["groupadd"] = func(_ *remotetest.Fake, args []string, _ []byte) (string, string, int) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.groups[args[len(args)-1]] = true
+		return "", "", 0
+	}
+	m.Handlers["getent"] = func(_ *remotetest.Fake, args []string, _ []byte) (string, string, int) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		db, name := args[1], args[len(args)-1]
+		if (db == "passwd" && m.users[name]) || (db == "group" && m.groups[name]) {
+			return name + ":x:998:998::/nonexistent:/usr/sbin/nologin\n", "", 0
+		}
+		return "", "", 2
 	}
 	m.Handlers["systemctl"] = m.systemctl
 	m.Handlers["journalctl"] = func(_ *remotetest.Fake, args []string, _ []byte) (string, string, int) {
@@ -127,13 +165,13 @@ func (m *model) systemctl(_ *remotetest.Fake, args []string, _ []byte) (string, 
 	case "show":
 		u := m.unit(units[0])
 		return fmt.Sprintf("ActiveState=%s\nSubState=%s\nNRestarts=%d\nExecMainStatus=%d\nResult=%s\n", u.ActiveState, u.SubState, u.NRestarts, u.ExecMainStatus, u.Result), "", 0
-	case "restart":
+	case "restart", "start":
 		for _, u := range units {
 			if msg := m.start(u); msg != "" {
 				return "", msg, 1
 			}
 		}
-	case "disable":
+	case "disable", "stop":
 		for _, u := range units {
 			m.stop(u)
 		}
@@ -154,9 +192,10 @@ func (m *model) unit(name string) *UnitState {
 
 func (m *model) stop(name string) {
 	m.units[name] = &UnitState{ActiveState: "inactive", SubState: "dead", Result: "success"}
-	if name == AgentUnitName {
+	switch {
+	case name == AgentUnitName:
 		m.agentOn = false
-	} else {
+	case !strings.HasSuffix(name, ".socket"):
 		m.backendUp = false
 	}
 }
@@ -176,9 +215,22 @@ func (m *model) start(name string) string {
 		m.agentSum, m.agentVer = cfg.Sum(), m.binVersion(m.layout.Binary)
 		return ""
 	}
+	if n, ok := strings.CutSuffix(name, ".socket"); ok {
+		if m.Fake.File(m.layout.backendSocket(n)) == nil {
+			return "Unit " + name + " not found."
+		}
+		m.units[name] = &UnitState{ActiveState: "active", SubState: "listening", Result: "success"}
+		return ""
+	}
 	unit := m.Fake.File(m.layout.backendUnit(strings.TrimSuffix(name, ".service")))
 	if unit == nil {
 		return "Unit " + name + " not found."
+	}
+	// Requires=<name>.socket starts the socket first, or fails the start.
+	if sock := strings.TrimSuffix(name, ".service") + ".socket"; strings.Contains(string(unit.Data), "Requires="+sock) {
+		if msg := m.start(sock); msg != "" {
+			return "Dependency failed for " + name + ": " + msg
+		}
 	}
 	if strings.Contains(string(unit.Data), "--exit 1") {
 		m.units[name] = &UnitState{ActiveState: "activating", SubState: "auto-restart", NRestarts: 2, ExecMainStatus: 1, Result: "exit-code"}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+
+	"github.com/edgectl/edgectl/fleet"
 )
 
 // Action is what the agent must do for a plan to take effect.
@@ -60,6 +62,19 @@ type Plan struct {
 	// file changed or it is not running.
 	Backend        string `json:"backend,omitempty"`
 	BackendRestart bool   `json:"backend_restart,omitempty"`
+	// BackendSocket is the backend's socket unit ("mop-api.socket", ""
+	// without socket:); BackendSocketRestart is set when its unit file
+	// changed: the socket is stopped and started with the service.
+	BackendSocket        string `json:"backend_socket,omitempty"`
+	BackendSocketRestart bool   `json:"backend_socket_restart,omitempty"`
+	// CreateUser and CreateGroup are the backend's user and group the
+	// host lacks: the prepare step creates them.
+	CreateUser  string `json:"create_user,omitempty"`
+	CreateGroup string `json:"create_group,omitempty"`
+	// Findings are what the plan found about the backend on this host
+	// (fleet.CheckBackend): an error stops the deploy before anything is
+	// written; warnings are reported.
+	Findings []fleet.BackendFinding `json:"findings,omitempty"`
 	// Sysctl is set when the drop-in changed and must be applied.
 	Sysctl bool `json:"sysctl,omitempty"`
 	// Reasons say why the host needs work beyond file contents: the agent
@@ -78,6 +93,8 @@ type Plan struct {
 	Holders []PortHolder `json:"holders,omitempty"`
 
 	install bool // the cutover installs the agent for the first time
+
+	userGroup string // the group a created backend user gets ("" = a new one of its name)
 }
 
 // MakePlan compares what the host has with what it should have. It looks
@@ -86,7 +103,7 @@ type Plan struct {
 // journal of an interrupted deploy. So a host is "unchanged" only when it
 // is as the fleet says.
 func MakePlan(host string, facts Facts, want Want, l Layout) Plan {
-	p := Plan{Host: host, Facts: facts, Backend: want.Backend, Action: ActionNone, Cleanup: facts.StaleTemps}
+	p := Plan{Host: host, Facts: facts, Backend: want.Backend, BackendSocket: want.BackendSocket, Action: ActionNone, Cleanup: facts.StaleTemps}
 	changed := map[string]bool{}
 	var agentSum string
 	for _, f := range want.Files {
@@ -131,9 +148,14 @@ func MakePlan(host string, facts Facts, want Want, l Layout) Plan {
 		p.Action = ActionReload
 		p.Reasons = append(p.Reasons, fmt.Sprintf("the agent runs another config (sha256 %s) than agent.yaml (%s)", short(facts.Agent.ConfigSHA256), short(agentSum)))
 	}
+	if want.BackendSocket != "" && changed[l.backendSocket(want.Backend)] {
+		p.BackendSocketRestart = true
+		changed[l.backendUnit(want.Backend)] = true // the service runs on the socket: it restarts with it
+	}
 	if want.Backend != "" && changed[l.backendUnit(want.Backend)] {
 		p.BackendRestart = true
 	}
+	p.planBackendUser(want, facts.BackendHost)
 	if want.Backend != "" && p.Action != ActionInstall && !changed[l.backendUnit(want.Backend)] && facts.Backend != nil && facts.Backend.ActiveState != "active" {
 		p.BackendRestart = true
 		p.Reasons = append(p.Reasons, fmt.Sprintf("the backend %s is not running (%s)", want.Backend, facts.Backend.ActiveState))
@@ -164,6 +186,7 @@ func (p *Plan) recoverFrom(j *Journal) {
 	}
 	if j.BackendRestart && !j.done(StepBackend) {
 		p.BackendRestart = true
+		p.BackendSocketRestart = p.BackendSocketRestart || j.socketChanged()
 	}
 	if j.Sysctl && !j.done(StepSysctl) {
 		p.Sysctl = true
@@ -198,7 +221,7 @@ func (p Plan) anyChanged() bool {
 
 // Changed reports whether applying the plan would touch the host.
 func (p Plan) Changed() bool {
-	return p.Action != ActionNone || p.anyChanged() || p.BackendRestart || p.Recover != nil
+	return p.Action != ActionNone || p.anyChanged() || p.BackendRestart || p.Recover != nil || p.CreateUser != "" || p.CreateGroup != ""
 }
 
 // Summary is one line: "upgrade: 2 files changed (agent.yaml, edgectl)".
@@ -225,6 +248,8 @@ func (p Plan) Summary() string {
 		s = fmt.Sprintf("%s (no file changed)", p.Action)
 	case p.BackendRestart:
 		s = "backend restart"
+	case p.CreateUser != "" || p.CreateGroup != "":
+		s = "creates the backend's user " + strings.TrimSpace(p.CreateUser+" "+p.CreateGroup)
 	case p.Recover != nil:
 		s = "gate (completing an interrupted deploy)"
 	default:

@@ -40,7 +40,7 @@ func TestGatherFacts(t *testing.T) {
 	m.units[AgentUnitName] = &UnitState{ActiveState: "active", SubState: "running"}
 	m.agentOn, m.agentVer, m.agentSum = true, "v6", "abc"
 	m.units["app.service"] = &UnitState{ActiveState: "activating", SubState: "auto-restart", NRestarts: 3, ExecMainStatus: 1}
-	f, err := Gather(context.Background(), m, l, []string{l.Binary, l.AgentConfig, l.agentUnit()}, "/run/edgectl/agent.sock", "app")
+	f, err := Gather(context.Background(), m, l, []string{l.Binary, l.AgentConfig, l.agentUnit()}, "/run/edgectl/agent.sock", &fleet.Backend{Name: "app", Exec: "/opt/app"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,11 +78,7 @@ func planAll(ctx context.Context, f *fleet.Fleet, states []*hostState, o Options
 // planHost gathers facts and plans one host.
 func planHost(ctx context.Context, f *fleet.Fleet, o Options, st *hostState, logf func(string, ...any)) error {
 	conn := st.conn
-	backend := ""
-	if f.Backend != nil {
-		backend = f.Backend.Name
-	}
-	facts, err := Gather(ctx, conn, o.Layout, ManagedPaths(f, o.Layout), f.Agent.Admin, backend)
+	facts, err := Gather(ctx, conn, o.Layout, ManagedPaths(f, o.Layout), f.Agent.Admin, f.Backend)
 	if err != nil {
 		return err
 	}
@@ -99,6 +95,12 @@ func planHost(ctx context.Context, f *fleet.Fleet, o Options, st *hostState, log
 	}
 	st.plan = MakePlan(st.host.Name, facts, want, o.Layout)
 	st.plan.BinaryNote = note
+	st.plan.Findings = backendFindings(f, facts, want, o.Layout)
+	for _, fd := range st.plan.Findings {
+		if fd.Severity == fleet.SeverityWarning {
+			st.res.Notes = append(st.res.Notes, fmt.Sprintf("warning: %s: %s", fd.Key, fd.Message))
+		}
+	}
 	if o.DryRun {
 		if err := addDiffs(ctx, conn, &st.plan, facts, note); err != nil {
 			return err

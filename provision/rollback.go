@@ -57,6 +57,11 @@ func Rollback(ctx context.Context, h Host, j *Journal) error {
 	if len(staged) > 0 {
 		fmt.Fprintf(&b, "rm -f -- %s\n", strings.Join(staged, " "))
 	}
+	// Units this run started whose files go away are stopped (and their
+	// links removed) while systemd still has their files.
+	if stop := startedUnits(h.Layout, j, have); len(stop) > 0 {
+		b.WriteString("systemctl disable --now --quiet -- " + strings.Join(stop, " ") + " 2>/dev/null || true\n")
+	}
 	var problems []error
 	n := 0
 	restored := map[string]bool{}
@@ -84,14 +89,6 @@ func Rollback(ctx context.Context, h Host, j *Journal) error {
 		}
 	}
 	h.logf("rolling back: restoring %d file(s)", n)
-	if j.Takeover == nil && j.Action == ActionInstall {
-		// Nothing ran before this deploy: stop what it started.
-		units := AgentUnitName
-		if j.Backend != "" {
-			units += " " + q(j.Backend+".service")
-		}
-		b.WriteString("systemctl disable --now --quiet -- " + units + " 2>/dev/null || true\n")
-	}
 	if j.Sysctl && j.done(StepSysctl) && j.BindV6Only >= 0 {
 		fmt.Fprintf(&b, "sysctl -q -w net.ipv6.bindv6only=%d\n", j.BindV6Only)
 	}
@@ -123,15 +120,41 @@ func Rollback(ctx context.Context, h Host, j *Journal) error {
 	return writeJournal(ctx, h, j)
 }
 
+// startedUnits are the units a rollback of j stops and disables, quoted:
+// after a first install everything it started (nothing ran before), else
+// a backend socket unit the run created.
+func startedUnits(l Layout, j *Journal, have map[string]string) []string {
+	q := remote.ShellQuote
+	if j.Action == ActionInstall || (j.Takeover != nil && j.Takeover.Install) {
+		units := []string{AgentUnitName}
+		if j.Backend != "" {
+			if j.BackendSocket != "" {
+				units = append(units, q(j.BackendSocket))
+			}
+			units = append(units, q(j.Backend+".service"))
+		}
+		return units
+	}
+	if j.Backend == "" {
+		return nil
+	}
+	sock := l.backendSocket(j.Backend)
+	if f := j.file(sock); f != nil && f.Op == OpCreate {
+		if _, ok := have[sock]; ok {
+			return []string{q(j.Backend + ".socket")}
+		}
+	}
+	return nil
+}
+
 // restartOld makes the backend and the agent run the restored files, and
 // waits until the agent runs the restored config. The agent does what the
 // restored files need: a restart for its unit, an upgrade for its binary,
 // else a reload.
 func restartOld(ctx context.Context, h Host, j *Journal, restored map[string]bool) error {
 	if j.Backend != "" && j.BackendRestart && (j.done(StepBackend) || j.done(StepInstall)) {
-		unit := j.Backend + ".service"
 		h.logf("restarting backend %s on its previous version", j.Backend)
-		if _, err := restartBackend(ctx, h, unit); err != nil {
+		if _, err := restartBackend(ctx, h, j.backendUnits(h.Layout)); err != nil {
 			return err
 		}
 	}

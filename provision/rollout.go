@@ -234,6 +234,13 @@ func Deploy(ctx context.Context, f *fleet.Fleet, hosts []fleet.Host, o Options) 
 		finish("not touched: another program holds the agent's ports on a host")
 		return res, err
 	}
+	if err := refuseProblems(live); err != nil {
+		for _, st := range live {
+			st.release(runCtx)
+		}
+		finish("not touched: the plan of another host has problems")
+		return res, err
+	}
 	prepareDrains(runCtx, f, o, live, emit)
 	var todo []*hostState
 	for _, st := range live {

@@ -103,16 +103,17 @@ type BackendHooks struct {
 	After func(ctx context.Context, h remote.Host, unit string) error
 }
 
-// restartBackend enables and restarts the backend unit between the hooks
-// and returns its NRestarts right after, the gate's baseline.
-func restartBackend(ctx context.Context, h Host, unit string) (int, error) {
+// restartBackend enables and restarts the backend unit (and its socket
+// unit) between the hooks and returns its NRestarts right after, the
+// gate's baseline.
+func restartBackend(ctx context.Context, h Host, units backendUnits) (int, error) {
+	unit := units.Service
 	if f := h.Backend.Before; f != nil {
 		if err := f(ctx, h.Host, unit); err != nil {
 			return 0, fmt.Errorf("before the backend restart: %w", err)
 		}
 	}
-	q := remote.ShellQuote(unit)
-	if _, err := h.Run(ctx, "systemctl enable --quiet -- "+q+" && systemctl restart -- "+q, nil); err != nil {
+	if _, err := h.Run(ctx, units.restartCmd(), nil); err != nil {
 		return 0, fmt.Errorf("restart the backend %s: %w", unit, err)
 	}
 	st, err := unitState(ctx, h, unit)

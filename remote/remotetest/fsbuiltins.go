@@ -28,7 +28,8 @@ func installArgs(args []string) (installOpts, []string) {
 	return o, rest
 }
 
-// stat supports -c with %a %U %G %Y %s %n.
+// stat supports -c with %a %U %G %Y %s %n, and -L (the model has no
+// symbolic links).
 func (s *shell) stat(args []string, out, errb *bytes.Buffer) (int, error) {
 	format := "%n"
 	var files []string
@@ -37,7 +38,7 @@ func (s *shell) stat(args []string, out, errb *bytes.Buffer) (int, error) {
 		case args[i] == "-c" && i+1 < len(args):
 			format = args[i+1]
 			i++
-		case args[i] == "--":
+		case args[i] == "--", args[i] == "-L":
 		default:
 			files = append(files, args[i])
 		}
