@@ -128,6 +128,9 @@ func TestTakeover(t *testing.T) {
 		}
 		t.Logf("MEASURED cutover of vps1 under 64 keepalive connections: %d ok, %d refused over %s, %d other failures, failures spread over %s; deploy %s",
 			rep.ok, rep.refused, rep.refusedWindow.Round(time.Millisecond), rep.other, rep.window.Round(time.Millisecond), took.Round(10*time.Millisecond))
+		if line := lineWith(r.stderr, "started in"); line != "" {
+			t.Logf("MEASURED on the host: %s", strings.TrimSpace(line))
+		}
 		if len(rep.sample) > 0 {
 			t.Logf("MEASURED failure kinds: %s", strings.Join(rep.sample, " | "))
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -171,15 +172,31 @@ func (t *Takeover) unitNames() []string {
 
 // cutover disables and stops the old proxy's units and enables and starts
 // the agent in one command, so the ports are free only between the two.
+// The host's clock around the stop and the start says how long each took.
 func cutover(ctx context.Context, h Host, t *Takeover) error {
 	units := strings.Join(t.unitNames(), " ")
 	h.logf("cutover: stopping %s and starting %s", units, AgentUnitName)
-	cmd := "systemctl enable --quiet -- " + AgentUnitName
+	cmd := "systemctl enable --quiet -- " + AgentUnitName + " && date +%s%N"
 	if units != "" {
-		cmd += " && systemctl disable --quiet -- " + units + " && systemctl stop -- " + units
+		cmd += " && systemctl disable --quiet -- " + units + " && date +%s%N && systemctl stop -- " + units
 	}
-	cmd += " && systemctl restart -- " + AgentUnitName
-	return h.run(ctx, cmd)
+	cmd += " && date +%s%N && systemctl restart -- " + AgentUnitName + " && date +%s%N"
+	res, err := h.Run(ctx, cmd, nil)
+	if err != nil {
+		return err
+	}
+	var ns []int64
+	for _, f := range strings.Fields(string(res.Stdout)) {
+		if n, err := strconv.ParseInt(f, 10, 64); err == nil {
+			ns = append(ns, n)
+		}
+	}
+	if len(ns) == 4 {
+		stop, start := time.Duration(ns[2]-ns[1]), time.Duration(ns[3]-ns[2])
+		h.logf("cutover: %s stopped in %s, %s started in %s (ports free for at most %s)", units,
+			stop.Round(time.Millisecond), AgentUnitName, start.Round(time.Millisecond), (stop + start).Round(time.Millisecond))
+	}
+	return nil
 }
 
 // actJournaled makes the agent take the new files: a cutover with the
