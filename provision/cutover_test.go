@@ -11,7 +11,11 @@ import (
 // withNginx adds to the model an nginx.service (enabled, running, pid 412)
 // listening on 0.0.0.0:80 and [::]:80 with its config in /etc/nginx. The
 // agent cannot start while nginx holds port 80.
-func withNginx(t *testing.T, m *model) *nginxModel {
+func withNginx(t *testing.T, m *model) *nginxModel { return withNginxOn(t, m, "80") }
+
+// withNginxOn is withNginx with nginx on another port: the agent cannot
+// start while its config listens on that port and nginx holds it.
+func withNginxOn(t *testing.T, m *model, port string) *nginxModel {
 	n := &nginxModel{m: m, active: true, enabled: true}
 	m.SetFile("/etc/nginx/nginx.conf", []byte("http { server { listen 80; listen [::]:80; } }\n"), 0o644, "root:root")
 	m.SetFile("/proc/412/cgroup", []byte("0::/system.slice/nginx.service\n"), 0o444, "root:root")
@@ -33,7 +37,8 @@ func withNginx(t *testing.T, m *model) *nginxModel {
 		if len(units) == 1 && units[0] == "nginx.service" {
 			return n.systemctl(verb)
 		}
-		if verb == "restart" && len(units) == 1 && units[0] == AgentUnitName && n.holds() {
+		cfg, _ := m.Content(m.layout.AgentConfig)
+		if verb == "restart" && len(units) == 1 && units[0] == AgentUnitName && n.holds() && strings.Contains(cfg, "]:"+port) {
 			m.mu.Lock()
 			m.units[AgentUnitName] = &UnitState{ActiveState: "failed", SubState: "failed", Result: "exit-code", ExecMainStatus: 1}
 			m.agentOn = false
@@ -47,8 +52,8 @@ func withNginx(t *testing.T, m *model) *nginxModel {
 		b.WriteString("LISTEN 0      128          0.0.0.0:22        0.0.0.0:*    users:((\"sshd\",pid=90,fd=3))\n")
 		if n.holds() {
 			users := `users:(("nginx",pid=413,fd=6),("nginx",pid=412,fd=6))`
-			b.WriteString("LISTEN 0      511          0.0.0.0:80        0.0.0.0:*    " + users + "\n")
-			b.WriteString("LISTEN 0      511             [::]:80           [::]:*    " + users + "\n")
+			b.WriteString("LISTEN 0      511          0.0.0.0:" + port + "        0.0.0.0:*    " + users + "\n")
+			b.WriteString("LISTEN 0      511             [::]:" + port + "           [::]:*    " + users + "\n")
 		}
 		m.mu.Lock()
 		if m.agentOn {
@@ -294,5 +299,36 @@ func TestCheckConflicts(t *testing.T) {
 				t.Errorf("reported %d holders (%v), want %d", n, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCutoverOfARunningAgent: the agent serves on 80, nginx on 443; a new
+// config takes 443 over and fails its gate: nginx is back on 443 and the
+// agent runs its previous config again.
+func TestCutoverOfARunningAgent(t *testing.T) {
+	m := newModel(t)
+	n := withNginxOn(t, m, "443")
+	v1 := deployFleet(t, "60s", appExec)
+	if h := m.host(t, v1, "bin-v1", nil); h.Status != StatusDeployed || h.Action != ActionInstall {
+		t.Fatalf("install beside nginx on 443: %+v", h)
+	}
+	tls := testFleet(t, `agent:
+  listen: [{addr: "[::]:80"}, {addr: "[::]:443", tls: true}]
+  upstreams:
+    app:
+      servers: [{addr: "[::1]:8000"}, {addr: "127.0.0.1:8000", backup: true}]
+      health: {path: /health}
+  routes: [{path: /, upstream: app}]
+backend: {name: app, exec: "/opt/app --exit 1", health: "http://[::1]:8000/backend-health"}
+rollout: {batch: 1, health_timeout: 3s, drain: 0s}
+`)
+	h := m.host(t, tls, "bin-v1", func(o *Options) { o.Takeover = true })
+	if h.Status != StatusRolledBack || h.Action != ActionCutover {
+		t.Fatalf("cutover of 443 with a failing backend: %+v", h)
+	}
+	n.check(t, true, true)
+	m.state(t, m.want(t, v1, "bin-v1"))
+	if j := m.journal(t); j == nil || j.Takeover == nil || j.Takeover.Install || !j.Takeover.AgentActive {
+		t.Fatalf("journal %+v", j)
 	}
 }
