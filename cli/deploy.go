@@ -30,6 +30,7 @@ type deployOptions struct {
 	BinaryDir   string
 	LockWait    time.Duration
 	ForceUnlock bool
+	Takeover    bool
 
 	// Dial replaces SSH in tests; nil dials with fleet.yaml's ssh:.
 	Dial provision.Dialer
@@ -89,6 +90,18 @@ the environment, as for edgectl dns; a provider that cannot be used stops
 the deploy before any host is touched. --dry-run shows the records that
 would be taken out.
 
+Where another program (nginx, caddy, haproxy) listens on a port the agent
+must listen on, the plan is a cutover, and deploy stops before anything is
+written on any host, naming each host, port, family, program and unit,
+with exit status 2 and the command to run: the same with --takeover. With
+--takeover the files are written as for an install, then one command on
+the host disables and stops the old proxy's unit and starts the agent, and
+the gate runs. A failed gate (or any error once the old proxy stopped)
+stops the agent and enables and starts the old proxy again. Nothing of the
+old proxy is removed: its configuration stays on disk. A deploy killed in
+the middle of a cutover is completed by the next deploy of that host (no
+--takeover needed), which restores the old proxy if its gate fails.
+
 Another run's lock stops the deploy before anything is written, naming the
 holder (--lock-wait waits for it; --force-unlock removes it, showing whose
 it was; see also edgectl lock). A lock left by a deploy of this machine
@@ -102,7 +115,8 @@ and asks before changing anything unless --yes is given.
 
 Exit status: 0 every host converged or unchanged, 1 no host converged (or
 nothing was attempted: SSH set-up, a held lock), 2 invalid fleet.yaml or
-flags, 3 some hosts converged and others did not.`,
+flags, or another program holds the agent's ports and --takeover was not
+given), 3 some hosts converged and others did not.`,
 		Example: `  # what would change, with diffs, touching nothing (not even known_hosts)
   edgectl deploy fleet.yaml --dry-run
 
@@ -118,6 +132,9 @@ flags, 3 some hosts converged and others did not.`,
   # hosts leave DNS while they are deployed (rollout.dns_drain: true)
   export CLOUDFLARE_DNS_API_TOKEN=...
   edgectl deploy fleet.yaml --yes
+
+  # replace nginx on a host built by the old install.sh (see edgectl import nginx)
+  edgectl deploy fleet.yaml --takeover --hosts cn2-sh
 
   # only the hosts labelled cn2, 10 connections at once
   edgectl deploy fleet.yaml --label cn2 --parallel 10 --json`,
@@ -142,6 +159,7 @@ flags, 3 some hosts converged and others did not.`,
 	fl.IntVar(&opts.Parallel, "parallel", 10, "hosts connected to and planned at once")
 	fl.StringVar(&opts.BinaryDir, "binary-dir", envOr("EDGECTL_BINARY_DIR", ""), "where edgectl-linux-<arch> binaries for other architectures are (default: next to this binary, then ./dist)")
 	fl.DurationVar(&opts.LockWait, "lock-wait", 0, "how long to wait for a host locked by another run (0: stop at once, naming the holder)")
+	fl.BoolVar(&opts.Takeover, "takeover", false, "stop and disable another proxy (a systemd service: nginx, caddy, haproxy) that holds the agent's ports and start the agent in its place; a failed gate brings it back")
 	fl.BoolVar(&opts.ForceUnlock, "force-unlock", false, "remove a lock held by another run (its holder is shown); only when that run is dead")
 	return cmd
 }
@@ -168,7 +186,10 @@ func deployRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *deployOp
 	}
 	po := provision.Options{Layout: provision.DefaultLayout(), Binaries: bins, DryRun: opts.DryRun, Parallel: opts.Parallel,
 		Public: true, Event: thinCountdowns(f.IO, progress(f.IO, g, hostNames(hosts))), LockWait: opts.LockWait, ForceUnlock: opts.ForceUnlock,
-		Holder: hostlock.Self(hostlock.KindDeploy, commandLine("deploy", opts.FleetPath, opts.Hosts, opts.Label), 0)}
+		Holder: hostlock.Self(hostlock.KindDeploy, commandLine("deploy", opts.FleetPath, opts.Hosts, opts.Label), 0), Takeover: opts.Takeover}
+	if opts.Takeover {
+		po.Holder = hostlock.Self(hostlock.KindTakeover, commandLine("deploy", opts.FleetPath, opts.Hosts, opts.Label)+" --takeover", 0)
+	}
 	if fl.Rollout.DNSDrain {
 		if fl.DNS == nil {
 			return usageError(errNoDNS)
@@ -182,7 +203,8 @@ func deployRun(ctx context.Context, f *Factory, g *GlobalOptions, opts *deployOp
 		opts.Stdin = f.IO.In
 	}
 	confirm := !opts.Yes && !opts.DryRun && g.Output != "json" && f.IO.IsStdoutTTY() && opts.Stdin != nil
-	r := &rollouter{f: f, g: g, fl: fl, hosts: hosts, fleetPath: opts.FleetPath, dial: dial}
+	r := &rollouter{f: f, g: g, fl: fl, hosts: hosts, fleetPath: opts.FleetPath, dial: dial,
+		takeover: "edgectl " + commandLine("deploy", opts.FleetPath, opts.Hosts, opts.Label) + " --takeover"}
 	return r.run(ctx, po, confirm, opts.Stdin)
 }
 

@@ -22,6 +22,9 @@ func printPlans(w io.Writer, res *provision.Result) {
 		for _, why := range h.Plan.Reasons {
 			fmt.Fprintf(w, "   because %s\n", why)
 		}
+		for _, x := range h.Plan.Holders {
+			fmt.Fprintf(w, "   stops %s: %s\n", x.Unit, x.Describe())
+		}
 		for _, c := range h.Plan.Files {
 			if c.Diff != "" {
 				fmt.Fprintln(w, strings.TrimRight(c.Diff, "\n"))
@@ -45,6 +48,9 @@ func converged(status string) bool {
 // host converged, failed when none did (or nothing was attempted), partial
 // otherwise.
 func outcome(res *provision.Result, err error) (int, string) {
+	if errors.As(err, new(*provision.PortConflictError)) {
+		return ExitUsage, "failed"
+	}
 	if err != nil || res == nil {
 		return ExitProblem, "failed"
 	}
@@ -161,8 +167,23 @@ func (r *rollouter) nextFor(h provision.HostResult) string {
 	return fmt.Sprintf("edgectl diagnose 502 --host %s -f %s", h.Name, r.fleetPath)
 }
 
+// takeoverCmd is the command that takes the ports over.
+func (r *rollouter) takeoverCmd() string {
+	if r.takeover == "" {
+		return "edgectl deploy fleet.yaml --takeover"
+	}
+	return r.takeover
+}
+
 func (r *rollouter) next(res *provision.Result) []string {
 	var out []string
+	for _, h := range res.Hosts {
+		var pe *provision.PortConflictError
+		if h.Status == provision.StatusConflict && errors.As(h.Err, &pe) && !pe.Takeover && r.takeover != "" {
+			out = append(out, r.takeoverCmd())
+			break
+		}
+	}
 	for _, h := range res.Hosts {
 		if cmd := r.nextFor(h); cmd != "" {
 			out = append(out, cmd)
@@ -225,11 +246,18 @@ func (r *rollouter) fleetPathOr(def string) string {
 func (r *rollouter) summary(res *provision.Result, err error) string {
 	var se *provision.SSHSetupError
 	var le *provision.LockedError
+	var pe *provision.PortConflictError
 	switch {
 	case errors.As(err, &se):
 		return "nothing was changed on any host: SSH is not set up for every host (see above)"
 	case errors.As(err, &le):
 		return "nothing was changed on any host: another run holds a lock (see above)"
+	case errors.As(err, &pe) && pe.Takeover:
+		return "nothing was changed on any host: programs deploy does not stop hold the agent's ports (see above); free the ports or change agent.listen, then deploy again"
+	case errors.As(err, &pe) && r.takeover == "":
+		return "nothing was changed: another program holds the agent's ports (see above); install does not stop it: stop it first, or take it over from your machine with edgectl deploy --takeover"
+	case errors.As(err, &pe):
+		return "nothing was changed on any host: other programs hold the agent's ports (see above); to stop them and start the agent in their place run: " + r.takeoverCmd()
 	case err != nil:
 		return err.Error()
 	case res.Interrupted:

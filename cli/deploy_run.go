@@ -23,6 +23,9 @@ type rollouter struct {
 	hosts     []fleet.Host
 	fleetPath string // "" for install
 	dial      func(dry bool) provision.Dialer
+	// takeover is the command line that takes other programs' ports
+	// over ("" for install).
+	takeover string
 
 	mu  sync.Mutex
 	sig os.Signal // the signal that stopped the run

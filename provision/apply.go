@@ -162,7 +162,7 @@ func Apply(ctx context.Context, h Host, p Plan) (*Journal, error) {
 			j.baseline = n
 			return err
 		}, p.Backend != "" && (p.BackendRestart || p.Action == ActionInstall), false},
-		{StepAgent, func() error { return act(ctx, h, p.Action) }, true, false},
+		{StepAgent, func() error { return actJournaled(ctx, h, p.Action, j) }, true, false},
 	}
 	for _, s := range steps {
 		if !s.when {
@@ -194,6 +194,7 @@ func newJournal(h Host, p Plan, changes []Change) *Journal {
 	for _, c := range changes {
 		j.Files = append(j.Files, JournalFile{Path: c.Path, Op: c.Op, SHA256: c.Sum, Mode: c.Mode, Owner: c.Owner})
 	}
+	j.Takeover = newTakeover(p)
 	r := p.Recover
 	if r == nil {
 		return j

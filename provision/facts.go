@@ -57,6 +57,9 @@ type Facts struct {
 	// of its program, working_dir, env_file and read_write_paths (never
 	// their contents), and whether its user and group exist.
 	BackendHost fleet.BackendHost `json:"-"`
+	// Holders are other programs listening on the agent's ports
+	// (GatherHolders; portholders.go).
+	Holders []PortHolder `json:"-"` // shown as the plan's holders
 }
 
 // FileFacts is a managed file's metadata on the host.

@@ -57,6 +57,9 @@ type Journal struct {
 	Inherited string `json:"inherited,omitempty"`
 	// Error is why the run failed, when it did.
 	Error string `json:"error,omitempty"`
+	// Takeover is set for a cutover: the old proxy's units to restore on
+	// a rollback (cutover.go).
+	Takeover *Takeover `json:"takeover,omitempty"`
 
 	baseline int // the backend's NRestarts right after this run restarted it (-1: not restarted)
 }

@@ -18,9 +18,10 @@ const (
 	ActionUpgrade Action = "upgrade" // a new binary: zero-downtime socket hand-over
 	ActionRestart Action = "restart" // the unit changed (or the agent is not running): drain, restart
 	ActionInstall Action = "install" // first install: create the user, enable and start
+	ActionCutover Action = "cutover" // another proxy holds the agent's ports: stop it, start the agent (cutover.go)
 )
 
-var actionRank = map[Action]int{"": 0, ActionNone: 0, ActionReload: 1, ActionUpgrade: 2, ActionRestart: 3, ActionInstall: 4}
+var actionRank = map[Action]int{"": 0, ActionNone: 0, ActionReload: 1, ActionUpgrade: 2, ActionRestart: 3, ActionInstall: 4, ActionCutover: 5}
 
 // heavier returns the heavier of two actions.
 func heavier(a, b Action) Action {
@@ -87,6 +88,11 @@ type Plan struct {
 	Cleanup []string `json:"cleanup,omitempty"`
 	// BinaryNote says which binary is uploaded.
 	BinaryNote string `json:"binary"`
+	// Holders are the other programs listening where the agent must: the
+	// action is then cutover, which needs --takeover.
+	Holders []PortHolder `json:"holders,omitempty"`
+
+	install bool // the cutover installs the agent for the first time
 
 	userGroup string // the group a created backend user gets ("" = a new one of its name)
 }
@@ -155,6 +161,13 @@ func MakePlan(host string, facts Facts, want Want, l Layout) Plan {
 		p.Reasons = append(p.Reasons, fmt.Sprintf("the backend %s is not running (%s)", want.Backend, facts.Backend.ActiveState))
 	}
 	p.Sysctl = changed[l.sysctl()]
+	if len(facts.Holders) > 0 {
+		p.Holders, p.install = facts.Holders, p.Action == ActionInstall
+		p.Action = ActionCutover
+		if p.install && want.Backend != "" {
+			p.BackendRestart = true // an install starts the backend
+		}
+	}
 	if j := facts.Journal; !j.Finished() {
 		p.recoverFrom(j)
 	}

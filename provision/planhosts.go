@@ -82,6 +82,9 @@ func planHost(ctx context.Context, f *fleet.Fleet, o Options, st *hostState, log
 	if err != nil {
 		return err
 	}
+	if facts.Holders, err = GatherHolders(ctx, conn, NeededBinds(&f.Agent)); err != nil {
+		return err
+	}
 	bin, note, err := o.Binaries.For(facts.Arch)
 	if err != nil {
 		return err

@@ -43,6 +43,10 @@ func Rollback(ctx context.Context, h Host, j *Journal) error {
 	q := remote.ShellQuote
 	var b strings.Builder
 	b.WriteString("set -e\n")
+	if j.Takeover != nil {
+		// First free the ports the old proxy gets back.
+		b.WriteString(stopAgentCmd(j))
+	}
 	// This run's uploads that were never moved into place.
 	var staged []string
 	for _, f := range j.Files {
@@ -97,7 +101,17 @@ func Rollback(ctx context.Context, h Host, j *Journal) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("could not restore every file: %w", errors.Join(problems...))
 	}
-	if j.Action != ActionInstall {
+	switch {
+	case j.Takeover != nil:
+		if err := restoreTakenOver(ctx, h, j.Takeover); err != nil {
+			return err
+		}
+		if j.Takeover.AgentActive {
+			if err := restartOld(ctx, h, j, restored); err != nil {
+				return err
+			}
+		}
+	case j.Action != ActionInstall:
 		if err := restartOld(ctx, h, j, restored); err != nil {
 			return err
 		}
@@ -111,7 +125,7 @@ func Rollback(ctx context.Context, h Host, j *Journal) error {
 // a backend socket unit the run created.
 func startedUnits(l Layout, j *Journal, have map[string]string) []string {
 	q := remote.ShellQuote
-	if j.Action == ActionInstall {
+	if j.Action == ActionInstall || (j.Takeover != nil && j.Takeover.Install) {
 		units := []string{AgentUnitName}
 		if j.Backend != "" {
 			if j.BackendSocket != "" {

@@ -46,6 +46,11 @@ type Options struct {
 	// DNSDrain, when set (rollout.dns_drain), takes each host's records
 	// out of DNS while it is changed (dnsdrain.go).
 	DNSDrain *DNSDrain
+	// Takeover lets a deploy stop another proxy (a systemd service) that
+	// holds the agent's ports and start the agent in its place (a
+	// cutover); without it such a host stops the deploy before anything
+	// is written (*PortConflictError).
+	Takeover bool
 }
 
 // Event is one progress line for one host.
@@ -59,17 +64,18 @@ type Event struct {
 
 // Host outcomes in a Result.
 const (
-	StatusUnchanged   = "unchanged"    // as the fleet says; nothing to do
-	StatusDeployed    = "deployed"     // changed and passed the gate
-	StatusPlanned     = "planned"      // dry run: would change
-	StatusRolledBack  = "rolled-back"  // failed the gate or apply; the previous version restored
-	StatusAborted     = "aborted"      // failed before anything was replaced: as it was
-	StatusFailed      = "failed"       // failed, and the rollback did not finish: the journal records it
-	StatusUnreachable = "unreachable"  // could not connect or gather facts
-	StatusHostKey     = "host-key"     // its SSH host key is unknown or changed: not touched
-	StatusLogin       = "login-failed" // no usable key, or every key refused: not touched
-	StatusLocked      = "locked"       // another run holds its lock: not touched
-	StatusSkipped     = "skipped"      // not reached: the rollout stopped before it
+	StatusUnchanged   = "unchanged"     // as the fleet says; nothing to do
+	StatusDeployed    = "deployed"      // changed and passed the gate
+	StatusPlanned     = "planned"       // dry run: would change
+	StatusRolledBack  = "rolled-back"   // failed the gate or apply; the previous version restored
+	StatusAborted     = "aborted"       // failed before anything was replaced: as it was
+	StatusFailed      = "failed"        // failed, and the rollback did not finish: the journal records it
+	StatusUnreachable = "unreachable"   // could not connect or gather facts
+	StatusHostKey     = "host-key"      // its SSH host key is unknown or changed: not touched
+	StatusLogin       = "login-failed"  // no usable key, or every key refused: not touched
+	StatusLocked      = "locked"        // another run holds its lock: not touched
+	StatusSkipped     = "skipped"       // not reached: the rollout stopped before it
+	StatusConflict    = "port-conflict" // another program holds the agent's ports: not touched (see --takeover)
 )
 
 // HostResult is what happened on one host.
@@ -220,6 +226,14 @@ func Deploy(ctx context.Context, f *fleet.Fleet, hosts []fleet.Host, o Options) 
 		}
 	}
 	planAll(runCtx, f, live, o, emit)
+	if err := checkConflicts(live, o.Takeover); err != nil {
+		markConflicts(err.(*PortConflictError), live)
+		for _, st := range live {
+			st.release(runCtx)
+		}
+		finish("not touched: another program holds the agent's ports on a host")
+		return res, err
+	}
 	if err := refuseProblems(live); err != nil {
 		for _, st := range live {
 			st.release(runCtx)
