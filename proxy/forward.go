@@ -144,6 +144,17 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 			return false, 499
 		}
 	}
+	if u.hold.cur.Load() != nil {
+		switch st, msg := cc.hold(u, e, stream); st {
+		case 0:
+		case 499:
+			return false, st
+		default:
+			keep = cc.clientKeepAlive() && (!stream || cc.discardBody())
+			cc.writeHoldError(msg, !keep)
+			return keep, st
+		}
+	}
 	replayable := !stream
 	idem := idempotent(r.method)
 	now := time.Now()
