@@ -365,4 +365,3 @@ func TestHoldMetrics(t *testing.T) {
 		}
 	}
 }
-
