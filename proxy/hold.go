@@ -142,7 +142,7 @@ func (p *pause) record(name string) *PauseRecord {
 
 // start pauses the gate, or updates a pause in progress (a new timeout
 // from now, the new cap and resume mode; held requests keep waiting).
-func (g *holdGate) start(o HoldOptions) *pause {
+func (g *holdGate) start(o HoldOptions, expire func(*pause)) *pause {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultHoldTimeout
 	}
@@ -165,7 +165,7 @@ func (g *holdGate) start(o HoldOptions) *pause {
 	p.timeout.Store(int64(time.Since(p.since) + o.Timeout))
 	p.max.Store(int64(o.MaxHeld))
 	p.resume.Store(mode)
-	p.timer = time.AfterFunc(o.Timeout, func() { g.end(p, EndExpired) })
+	p.timer = time.AfterFunc(o.Timeout, func() { expire(p) })
 	g.cur.Store(p)
 	return p
 }
@@ -342,7 +342,8 @@ func (h *Handler) Pause(names []string, o HoldOptions) ([]UpstreamStatus, error)
 		return nil, err
 	}
 	for _, u := range ups {
-		p := u.hold.start(o)
+		name, g := u.Name, u.hold
+		p := g.start(o, func(p *pause) { h.endHold(name, g, p, EndExpired) })
 		if o.ResumeWhenHealthy {
 			h.watchHold(u.Name, u.hold, p)
 		}
@@ -354,30 +355,79 @@ func (h *Handler) Pause(names []string, o HoldOptions) ([]UpstreamStatus, error)
 // names is empty). With whenHealthy it only arms the release: the first
 // passing health check does it (bounded by the pause's timeout). Before an
 // immediate release, servers marked down get one check, so the released
-// requests find the restarted backend live.
+// requests find the restarted backend live. It returns the status of the
+// upstreams that were paused.
 func (h *Handler) Resume(names []string, whenHealthy bool) ([]UpstreamStatus, error) {
-	ups, err := h.upstreams(names)
+	all, err := h.upstreams(names)
 	if err != nil {
 		return nil, err
 	}
-	for _, u := range ups {
+	var ups []*Upstream
+	for _, u := range all {
 		p := u.hold.cur.Load()
 		if p == nil {
 			continue
 		}
+		ups = append(ups, u)
 		if whenHealthy {
 			p.resume.Store(resumeHealthy)
 			h.watchHold(u.Name, u.hold, p)
 			continue
 		}
 		u.holdCheck(func(pr *Peer) bool { return !pr.live(time.Now()) })
-		u.hold.end(p, EndResumed)
+		h.endHold(u.Name, u.hold, p, EndResumed)
 	}
 	return h.holdStatus(ups), nil
 }
 
+// endHold ends p and tells OnHoldEnd.
+func (h *Handler) endHold(name string, g *holdGate, p *pause, how string) {
+	if g.end(p, how) && h.OnHoldEnd != nil {
+		h.OnHoldEnd(*p.record(name))
+	}
+}
+
+// WaitIdle waits until no request is in flight to the named upstreams'
+// servers (all when empty), or ctx ends: after a pause, the backend may
+// then stop without cutting a request. It returns how many are in flight.
+func (h *Handler) WaitIdle(ctx context.Context, names []string) (int64, error) {
+	ups, err := h.upstreams(names)
+	if err != nil {
+		return 0, err
+	}
+	inflight := func() int64 {
+		n := int64(0)
+		for _, u := range ups {
+			for _, p := range u.peers {
+				n += p.inflight.Load()
+			}
+		}
+		return n
+	}
+	// A request that passed the gate just before the pause counts once
+	// it picked its server: zero must hold twice in a row.
+	zeros := 0
+	for {
+		n := inflight()
+		if n == 0 {
+			zeros++
+		} else {
+			zeros = 0
+		}
+		if zeros == 2 {
+			return 0, nil
+		}
+		select {
+		case <-ctx.Done():
+			return n, nil
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
 // WaitResumed waits until none of the named upstreams (all when empty) is
-// paused, or ctx ends, and returns their last pauses.
+// paused, or ctx ends, and returns their last pauses (none for an upstream
+// never paused).
 func (h *Handler) WaitResumed(ctx context.Context, names []string) ([]PauseRecord, error) {
 	ups, err := h.upstreams(names)
 	if err != nil {
@@ -436,7 +486,7 @@ func (h *Handler) watchHold(name string, g *holdGate, p *pause) {
 				continue
 			}
 			if p.resume.Load() == resumeHealthy || p.sawDown.Load() {
-				g.end(p, EndHealthy)
+				h.endHold(name, g, p, EndHealthy)
 				return
 			}
 		}
