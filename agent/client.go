@@ -23,14 +23,25 @@ type Client struct {
 
 // NewClient returns a client for the admin socket at path.
 func NewClient(path string) *Client {
+	return NewClientDial(path, func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	})
+}
+
+// NewClientDial returns a client for the admin socket at path reached
+// through dial (deploy reaches a host's socket over its SSH connection).
+func NewClientDial(path string, dial func(ctx context.Context) (net.Conn, error)) *Client {
 	return &Client{Socket: path, hc: &http.Client{
 		Timeout: 2 * time.Minute, // an upgrade waits for the successor's readiness
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			return dial(ctx)
 		}},
 	}}
 }
+
+// CloseIdle closes the client's idle connections.
+func (c *Client) CloseIdle() { c.hc.CloseIdleConnections() }
 
 // Status returns GET /status.
 func (c *Client) Status(ctx context.Context) (*Status, error) {

@@ -18,7 +18,7 @@ func applyHost(ctx context.Context, f *fleet.Fleet, o Options, st *hostState, ho
 	defer func() { st.res.Duration += time.Since(start) }()
 	defer st.release(ctx)
 	h := Host{Host: st.conn, Layout: o.Layout, Agent: &f.Agent, Drain: f.Rollout.Drain, Log: logf,
-		RunID: holder.Token, Holder: holder.Who(), Command: holder.Command, Stop: o.Stop, Backend: o.Backend,
+		RunID: holder.Token, Holder: holder.Who(), Command: holder.Command, Stop: o.Stop, Backend: o.Backend, Hold: HoldFor(f),
 		Step: func(s string) { o.step(st.host.Name, s) }}
 	_ = markAgent(ctx, h, f.Agent.Admin, holder, true)
 	defer func() {
