@@ -58,11 +58,11 @@ type HoldAnswer struct {
 	// none when nothing was).
 	Status    string         `json:"status"`
 	Error     string         `json:"error,omitempty"`
-	Upstreams []UpstreamHold `json:"upstreams,omitempty"`
+	Upstreams []UpstreamHold `json:"upstreams"`
 	// Inflight is what POST /pause with wait_idle_ms left in flight.
 	Inflight *int64 `json:"inflight,omitempty"`
 	// Pauses are the pauses that ended, after a wait.
-	Pauses []proxy.PauseRecord `json:"pauses,omitempty"`
+	Pauses []proxy.PauseRecord `json:"pauses"`
 }
 
 // UpstreamHold is one upstream's hold state in a HoldAnswer.
@@ -77,7 +77,7 @@ func (a *Agent) holds(names []string) []UpstreamHold {
 	for _, n := range names {
 		want[n] = true
 	}
-	var out []UpstreamHold
+	out := []UpstreamHold{}
 	for _, u := range holdsOf(a.handler.Table().Status(time.Now())) {
 		if len(want) == 0 || want[u.Name] {
 			out = append(out, u)
@@ -109,7 +109,7 @@ func (a *Agent) holdRoutes(mux *http.ServeMux) {
 		if errors.Is(err, proxy.ErrUnknownUpstream) {
 			code = http.StatusNotFound
 		}
-		writeJSON(w, code, HoldAnswer{Status: "rejected", Error: err.Error()})
+		writeJSON(w, code, HoldAnswer{Status: "rejected", Error: err.Error(), Upstreams: []UpstreamHold{}, Pauses: []proxy.PauseRecord{}})
 	}
 	mux.HandleFunc("POST /pause", func(w http.ResponseWriter, r *http.Request) {
 		var req PauseRequest
@@ -127,7 +127,7 @@ func (a *Agent) holdRoutes(mux *http.ServeMux) {
 			reject(w, err)
 			return
 		}
-		ans := HoldAnswer{Status: "paused", Upstreams: holdsOf(st)}
+		ans := HoldAnswer{Status: "paused", Upstreams: holdsOf(st), Pauses: []proxy.PauseRecord{}}
 		for _, u := range ans.Upstreams {
 			a.Log.Info("upstream paused: holding new requests", "upstream", u.Name, "timeout", timeout, "resume_when_healthy", req.ResumeWhenHealthy)
 		}
@@ -154,7 +154,7 @@ func (a *Agent) holdRoutes(mux *http.ServeMux) {
 			reject(w, err)
 			return
 		}
-		ans := HoldAnswer{Status: "resumed", Upstreams: holdsOf(st)}
+		ans := HoldAnswer{Status: "resumed", Upstreams: holdsOf(st), Pauses: []proxy.PauseRecord{}}
 		if req.WhenHealthy {
 			ans.Status = "resuming"
 		}
@@ -164,8 +164,9 @@ func (a *Agent) holdRoutes(mux *http.ServeMux) {
 				names = append(names, u.Name)
 			}
 			ctx, cancel := context.WithTimeout(r.Context(), time.Duration(req.WaitMS)*time.Millisecond)
-			ans.Pauses, err = a.handler.WaitResumed(ctx, names)
+			recs, err := a.handler.WaitResumed(ctx, names)
 			cancel()
+			ans.Pauses = append(ans.Pauses, recs...)
 			if err == nil {
 				ans.Status = "resumed"
 			}

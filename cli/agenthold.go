@@ -136,7 +136,7 @@ func agentResumeRun(ctx context.Context, f *Factory, g *GlobalOptions, c *agent.
 	}
 	for _, u := range ans.Upstreams {
 		if u.Hold != nil && u.Hold.Paused {
-			fmt.Fprintf(w, "resuming %s at its first passing health check (%d held now)\n", u.Name, u.Hold.Waiting)
+			fmt.Fprintf(w, "resuming %s at its first passing health check (%d held now)\n", u.Name, u.Hold.Held)
 		} else {
 			fmt.Fprintf(w, "resumed %s\n", u.Name)
 		}
@@ -152,7 +152,7 @@ func agentResumeRun(ctx context.Context, f *Factory, g *GlobalOptions, c *agent.
 func printHolds(w io.Writer, ups []proxy.UpstreamStatus) {
 	for _, u := range ups {
 		if h := u.Hold; h != nil && h.Paused {
-			fmt.Fprintf(w, "PAUSED %s: %d request(s) held, paused %s of at most %s, resumes %s\n", u.Name, h.Waiting,
+			fmt.Fprintf(w, "PAUSED %s: %d request(s) held, paused %s of at most %s, resumes %s\n", u.Name, h.Held,
 				(time.Duration(h.PausedMS) * time.Millisecond).String(), (time.Duration(h.TimeoutMS) * time.Millisecond).String(), h.Resume)
 		}
 	}

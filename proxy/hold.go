@@ -112,7 +112,7 @@ type HoldStatus struct {
 	PausedMS  int64      `json:"paused_ms,omitempty"`
 	TimeoutMS int64      `json:"timeout_ms,omitempty"`
 	Resume    string     `json:"resume,omitempty"`
-	Waiting   int64      `json:"waiting"`
+	Held      int64      `json:"held"`
 	MaxHeld   int        `json:"max_held,omitempty"`
 	// Inflight is the requests being served by the upstream's servers.
 	Inflight int64 `json:"inflight"`
@@ -136,7 +136,7 @@ type PauseRecord struct {
 }
 
 func (p *pause) record(name string) *PauseRecord {
-	return &PauseRecord{Upstream: name, Started: p.since, DurationMS: p.duration.Milliseconds(), Ended: p.ended,
+	return &PauseRecord{Upstream: name, Started: p.since.UTC(), DurationMS: p.duration.Milliseconds(), Ended: p.ended,
 		Held: p.held.Load(), Released: p.released.Load(), Rejected: p.rejected.Load(), ClientGone: p.gone.Load()}
 }
 
@@ -198,10 +198,10 @@ func (g *holdGate) status(u *Upstream, now time.Time) *HoldStatus {
 		s.Inflight += pr.inflight.Load()
 	}
 	if p != nil {
-		since := p.since
+		since := p.since.UTC()
 		s.Since, s.PausedMS, s.TimeoutMS = &since, now.Sub(p.since).Milliseconds(), time.Duration(p.timeout.Load()).Milliseconds()
 		s.Resume = [...]string{"manual", "healthy_after_down", "healthy"}[p.resume.Load()]
-		s.Waiting, s.MaxHeld = p.waiting.Load(), int(p.max.Load())
+		s.Held, s.MaxHeld = p.waiting.Load(), int(p.max.Load())
 	}
 	if last != nil {
 		s.Last = last.record(u.Name)

@@ -46,7 +46,7 @@ func (e *holdEnv) hold() *HoldStatus {
 
 func (e *holdEnv) waiting() int64 {
 	if h := e.hold(); h != nil {
-		return h.Waiting
+		return h.Held
 	}
 	return 0
 }
@@ -136,7 +136,7 @@ func TestHold(t *testing.T) {
 			ch := e.send(4)
 			eventually(t, 5*time.Second, "4 requests held", func() bool { return e.waiting() == 4 })
 			time.Sleep(3 * HoldCheckInterval) // checks fail meanwhile: no release
-			if h := e.hold(); !h.Paused || h.Waiting != 4 {
+			if h := e.hold(); !h.Paused || h.Held != 4 {
 				t.Fatalf("hold %+v: the pause ended while the backend was down", h)
 			}
 			e.startBackend(nil)
@@ -270,7 +270,7 @@ func TestHold(t *testing.T) {
 			if _, err := e.p.h.Pause([]string{"api"}, HoldOptions{Timeout: 10 * time.Second}); err != nil {
 				t.Fatal(err)
 			}
-			if h := e.hold(); h.Inflight != 1 || h.Waiting != 0 {
+			if h := e.hold(); h.Inflight != 1 || h.Held != 0 {
 				t.Fatalf("hold %+v, want 1 in flight, none waiting", h)
 			}
 			close(finish)
@@ -299,7 +299,7 @@ func TestHold(t *testing.T) {
 			next.Start()
 			e.p.h.SetTable(next)
 			old.Close()
-			if h := e.hold(); !h.Paused || h.Waiting != 3 {
+			if h := e.hold(); !h.Paused || h.Held != 3 {
 				t.Fatalf("after the reload: hold %+v, want paused with 3 waiting", h)
 			}
 			if _, err := e.p.h.Resume([]string{"api"}, false); err != nil {
