@@ -145,7 +145,16 @@ func restartHeld(ctx context.Context, h Host, unit string, restart func() (int, 
 	// The agent releases the requests at its first passing check of the
 	// restarted backend, checking every 100 ms: the deploy need not time it.
 	wait := hd.Timeout - time.Since(start) + time.Second
-	ans, err = c.Resume(ctx, agent.ResumeRequest{Upstreams: names, WhenHealthy: true, WaitMS: max(wait, time.Second).Milliseconds()})
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if h.Stop != nil {
+		// A stop request ends the wait; the deferred resume releases.
+		defer context.AfterFunc(h.Stop, cancel)()
+	}
+	ans, err = c.Resume(wctx, agent.ResumeRequest{Upstreams: names, WhenHealthy: true, WaitMS: max(wait, time.Second).Milliseconds()})
+	if err != nil && h.Stop != nil && h.Stop.Err() != nil {
+		return n, nil // the restart is done; the run stops at the next step
+	}
 	if err != nil {
 		return n, fmt.Errorf("resume %s when the backend is healthy: %w", joinList(names), err)
 	}
