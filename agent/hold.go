@@ -118,6 +118,9 @@ func (a *Agent) holdRoutes(mux *http.ServeMux) {
 			return
 		}
 		timeout := time.Duration(req.TimeoutMS) * time.Millisecond
+		if req.TimeoutMS == 0 {
+			timeout = proxy.DefaultHoldTimeout
+		}
 		if req.TimeoutMS < 0 || timeout > MaxHoldTimeout || req.MaxHeld < 0 || req.WaitIdleMS < 0 {
 			reject(w, fmt.Errorf("timeout_ms must be 0 (30s) to %d, max_held and wait_idle_ms not negative", MaxHoldTimeout.Milliseconds()))
 			return

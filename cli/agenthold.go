@@ -152,8 +152,10 @@ func agentResumeRun(ctx context.Context, f *Factory, g *GlobalOptions, c *agent.
 func printHolds(w io.Writer, ups []proxy.UpstreamStatus) {
 	for _, u := range ups {
 		if h := u.Hold; h != nil && h.Paused {
+			how := map[string]string{"manual": "on agent resume", "healthy_after_down": "at the first passing check after a failing one",
+				"healthy": "at the first passing check"}[h.Resume]
 			fmt.Fprintf(w, "PAUSED %s: %d request(s) held, paused %s of at most %s, resumes %s\n", u.Name, h.Held,
-				(time.Duration(h.PausedMS) * time.Millisecond).String(), (time.Duration(h.TimeoutMS) * time.Millisecond).String(), h.Resume)
+				(time.Duration(h.PausedMS) * time.Millisecond).String(), (time.Duration(h.TimeoutMS) * time.Millisecond).String(), how)
 		}
 	}
 }
