@@ -3,11 +3,15 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +48,7 @@ func (e *holdEnv) hold() *HoldStatus {
 	return nil
 }
 
-func (e *holdEnv) waiting() int64 {
+func (e *holdEnv) held() int64 {
 	if h := e.hold(); h != nil {
 		return h.Held
 	}
@@ -114,7 +118,7 @@ func TestHold(t *testing.T) {
 			}
 			e.stopBackend()
 			ch := e.send(8)
-			eventually(t, 5*time.Second, "8 requests held", func() bool { return e.waiting() == 8 })
+			eventually(t, 5*time.Second, "8 requests held", func() bool { return e.held() == 8 })
 			e.startBackend(nil)
 			if _, err := e.p.h.Resume([]string{"api"}, false); err != nil {
 				t.Fatal(err)
@@ -134,7 +138,7 @@ func TestHold(t *testing.T) {
 			}
 			e.stopBackend()
 			ch := e.send(4)
-			eventually(t, 5*time.Second, "4 requests held", func() bool { return e.waiting() == 4 })
+			eventually(t, 5*time.Second, "4 requests held", func() bool { return e.held() == 4 })
 			time.Sleep(3 * HoldCheckInterval) // checks fail meanwhile: no release
 			if h := e.hold(); !h.Paused || h.Held != 4 {
 				t.Fatalf("hold %+v: the pause ended while the backend was down", h)
@@ -153,7 +157,7 @@ func TestHold(t *testing.T) {
 				t.Fatal(err)
 			}
 			ch := e.send(2)
-			eventually(t, 5*time.Second, "2 requests held", func() bool { return e.waiting() == 2 })
+			eventually(t, 5*time.Second, "2 requests held", func() bool { return e.held() == 2 })
 			if _, err := e.p.h.Resume([]string{"api"}, true); err != nil {
 				t.Fatal(err)
 			}
@@ -172,7 +176,7 @@ func TestHold(t *testing.T) {
 				t.Fatal(err)
 			}
 			ch := e.send(2)
-			eventually(t, 5*time.Second, "2 requests held", func() bool { return e.waiting() == 2 })
+			eventually(t, 5*time.Second, "2 requests held", func() bool { return e.held() == 2 })
 			over := collect(t, e.send(1), 1)[0]
 			if over.status != 503 || over.retryAfter == "" || !strings.Contains(over.body, "queue is full") {
 				t.Fatalf("third request: %+v, want 503 with Retry-After and a queue-full message", over)
@@ -211,9 +215,9 @@ func TestHold(t *testing.T) {
 				t.Fatal(err)
 			}
 			fmt.Fprintf(c, "GET /gone HTTP/1.1\r\nHost: x\r\n\r\n")
-			eventually(t, 5*time.Second, "the request held", func() bool { return e.waiting() == 1 })
+			eventually(t, 5*time.Second, "the request held", func() bool { return e.held() == 1 })
 			_ = c.Close()
-			eventually(t, 5*time.Second, "the request dequeued", func() bool { return e.waiting() == 0 })
+			eventually(t, 5*time.Second, "the request dequeued", func() bool { return e.held() == 0 })
 			if _, err := e.p.h.Resume(nil, false); err != nil {
 				t.Fatal(err)
 			}
@@ -222,6 +226,85 @@ func TestHold(t *testing.T) {
 			}
 			if e.be.hits.Load() != 0 {
 				t.Fatalf("the backend saw %d requests from a client that had gone", e.be.hits.Load())
+			}
+		}},
+		{"a client on a pipe (the HTTP/2 bridge) that goes away leaves the queue", func(t *testing.T, e *holdEnv) {
+			if _, err := e.p.h.Pause([]string{"api"}, HoldOptions{Timeout: 10 * time.Second}); err != nil {
+				t.Fatal(err)
+			}
+			client, server := net.Pipe()
+			go e.p.h.ServeConnFrom(server, true, "127.0.0.1")
+			go fmt.Fprintf(client, "GET /gone HTTP/1.1\r\nHost: x\r\n\r\n")
+			eventually(t, 5*time.Second, "the request held", func() bool { return e.held() == 1 })
+			_ = client.Close()
+			eventually(t, 5*time.Second, "the request dequeued", func() bool { return e.held() == 0 })
+			if _, err := e.p.h.Resume(nil, false); err != nil {
+				t.Fatal(err)
+			}
+			if last := e.hold().Last; last.ClientGone != 1 || e.be.hits.Load() != 0 {
+				t.Fatalf("last pause %+v, backend hits %d; want 1 client gone and no hit", last, e.be.hits.Load())
+			}
+		}},
+		{"a TLS client held, then one that goes away", func(t *testing.T, e *holdEnv) {
+			dial := tlsListener(t, e.p.h)
+			if _, err := e.p.h.Pause([]string{"api"}, HoldOptions{Timeout: 10 * time.Second}); err != nil {
+				t.Fatal(err)
+			}
+			kept, gone := dial(), dial()
+			for _, c := range []net.Conn{kept, gone} {
+				fmt.Fprintf(c, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+			}
+			eventually(t, 5*time.Second, "2 requests held", func() bool { return e.held() == 2 })
+			_ = gone.Close()
+			eventually(t, 5*time.Second, "the gone one dequeued", func() bool { return e.held() == 1 })
+			if _, err := e.p.h.Resume(nil, false); err != nil {
+				t.Fatal(err)
+			}
+			_ = kept.SetDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(kept), nil)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("the held TLS request: %v %v, want 200", resp, err)
+			}
+			_ = kept.Close()
+			if last := e.hold().Last; last.ClientGone != 1 || last.Released != 1 {
+				t.Fatalf("last pause %+v, want 1 released and 1 client gone", last)
+			}
+		}},
+		{"requests with bodies, buffered and streamed, are held whole", func(t *testing.T, e *holdEnv) {
+			e.stopBackend()
+			e.startBackend(func(w http.ResponseWriter, r *http.Request) {
+				n, _ := io.Copy(io.Discard, r.Body)
+				fmt.Fprintf(w, "%d", n)
+			})
+			if _, err := e.p.h.Pause([]string{"api"}, HoldOptions{Timeout: 10 * time.Second}); err != nil {
+				t.Fatal(err)
+			}
+			sizes := []int{10, 200 << 10} // under and over the 64 KiB the agent buffers
+			got := make(chan string, len(sizes))
+			for _, n := range sizes {
+				go func() {
+					c := &http.Client{Timeout: 10 * time.Second}
+					resp, err := c.Post(e.p.url("/x"), "application/octet-stream", strings.NewReader(strings.Repeat("b", n)))
+					if err != nil {
+						got <- err.Error()
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					_ = resp.Body.Close()
+					got <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+				}()
+			}
+			eventually(t, 5*time.Second, "2 requests held", func() bool { return e.held() == 2 })
+			if _, err := e.p.h.Resume(nil, false); err != nil {
+				t.Fatal(err)
+			}
+			var answers []string
+			for range sizes {
+				answers = append(answers, <-got)
+			}
+			slices.Sort(answers)
+			if want := []string{"200 10", "200 204800"}; !slices.Equal(answers, want) {
+				t.Fatalf("answers %q, want %q", answers, want)
 			}
 		}},
 		{"a pipelined keepalive connection stays in sync", func(t *testing.T, e *holdEnv) {
@@ -235,7 +318,7 @@ func TestHold(t *testing.T) {
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 			fmt.Fprintf(c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
-			eventually(t, 5*time.Second, "the request held", func() bool { return e.waiting() == 1 })
+			eventually(t, 5*time.Second, "the request held", func() bool { return e.held() == 1 })
 			fmt.Fprintf(c, "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
 			time.Sleep(50 * time.Millisecond)
 			if _, err := e.p.h.Resume(nil, false); err != nil {
@@ -286,7 +369,7 @@ func TestHold(t *testing.T) {
 				t.Fatal(err)
 			}
 			ch := e.send(3)
-			eventually(t, 5*time.Second, "3 requests held", func() bool { return e.waiting() == 3 })
+			eventually(t, 5*time.Second, "3 requests held", func() bool { return e.held() == 3 })
 			old := e.p.h.Table()
 			cfg, err := agentconfig.Parse("test.yaml", []byte(holdConfig(t, e.addr)))
 			if err != nil {
@@ -331,6 +414,40 @@ func TestHold(t *testing.T) {
 				t.Fatalf("the scenario left the upstream paused: %+v", h)
 			}
 		})
+	}
+}
+
+// tlsListener serves h over TLS on a loopback port (httptest's
+// certificate) and returns a function that dials it with that
+// certificate trusted.
+func tlsListener(t *testing.T, h *Handler) func() net.Conn {
+	t.Helper()
+	certSrv := httptest.NewUnstartedServer(nil)
+	certSrv.StartTLS()
+	t.Cleanup(certSrv.Close)
+	cfg := certSrv.TLS.Clone()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go h.ServeConn(tls.Server(c, cfg), true)
+		}
+	}()
+	roots := x509.NewCertPool()
+	roots.AddCert(certSrv.Certificate())
+	return func() net.Conn {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, ServerName: "example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
 }
 
