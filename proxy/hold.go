@@ -275,7 +275,9 @@ func heldGone(g *holdGate, p *pause, e *entry) int {
 // watchGone returns a channel that yields once the client closes the
 // connection (nil when that cannot be seen: a request body still unread,
 // or a next request already buffered). It peeks at the connection from a
-// goroutine, so nothing the client sends is lost.
+// goroutine, so nothing the client sends is lost. The peek may refill the
+// reader's buffer: it relies on the request's head and buffered body being
+// copies (readHead appends into head.buf), not slices of that buffer.
 func (cc *clientConn) watchGone(stream bool) chan bool {
 	r := &cc.req
 	if (stream && (r.chunked || r.contentLength > 0)) || cc.br.Buffered() > 0 {

@@ -308,6 +308,11 @@ func TestHold(t *testing.T) {
 			}
 		}},
 		{"a pipelined keepalive connection stays in sync", func(t *testing.T, e *holdEnv) {
+			// The next request arrives while the first is held (the
+			// agent peeks at the connection then): each must reach the
+			// backend as sent, not overwritten by the other.
+			e.stopBackend()
+			e.startBackend(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%s %s %s", r.URL.Path, r.Host, r.Header.Get("X-N")) })
 			if _, err := e.p.h.Pause([]string{"api"}, HoldOptions{Timeout: 10 * time.Second}); err != nil {
 				t.Fatal(err)
 			}
@@ -317,23 +322,23 @@ func TestHold(t *testing.T) {
 			}
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			fmt.Fprintf(c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n")
+			fmt.Fprintf(c, "GET /1 HTTP/1.1\r\nHost: a\r\nX-N: one\r\n\r\n")
 			eventually(t, 5*time.Second, "the request held", func() bool { return e.held() == 1 })
-			fmt.Fprintf(c, "GET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+			fmt.Fprintf(c, "GET /2 HTTP/1.1\r\nHost: b\r\nX-N: two\r\n\r\n")
 			time.Sleep(50 * time.Millisecond)
 			if _, err := e.p.h.Resume(nil, false); err != nil {
 				t.Fatal(err)
 			}
 			br := bufio.NewReader(c)
-			for i := range 2 {
+			for i, want := range []string{"/1 a one", "/2 b two"} {
 				resp, err := http.ReadResponse(br, nil)
 				if err != nil {
 					t.Fatalf("response %d: %v", i+1, err)
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
+				body, _ := io.ReadAll(resp.Body)
 				_ = resp.Body.Close()
-				if resp.StatusCode != 200 {
-					t.Fatalf("response %d: %d", i+1, resp.StatusCode)
+				if resp.StatusCode != 200 || string(body) != want {
+					t.Fatalf("response %d: %d %q, want 200 %q", i+1, resp.StatusCode, body, want)
 				}
 			}
 		}},
