@@ -50,9 +50,6 @@ type Host struct {
 	Step func(step string)
 	// Backend runs around the backend's restart.
 	Backend BackendHooks
-	// Hold, when set, holds requests in the agent while the backend
-	// restarts (backend restart: hold).
-	Hold *Hold
 }
 
 func (h Host) logf(format string, a ...any) {

@@ -18,8 +18,10 @@ func applyHost(ctx context.Context, f *fleet.Fleet, o Options, st *hostState, ho
 	defer func() { st.res.Duration += time.Since(start) }()
 	defer st.release(ctx)
 	h := Host{Host: st.conn, Layout: o.Layout, Agent: &f.Agent, Drain: f.Rollout.Drain, Log: logf,
-		RunID: holder.Token, Holder: holder.Who(), Command: holder.Command, Stop: o.Stop, Backend: o.Backend, Hold: HoldFor(f),
+		RunID: holder.Token, Holder: holder.Who(), Command: holder.Command, Stop: o.Stop, Backend: o.Backend,
 		Step: func(s string) { o.step(st.host.Name, s) }}
+	h, releaseHold := withHold(h, HoldFor(f))
+	defer releaseHold(ctx)
 	_ = markAgent(ctx, h, f.Agent.Admin, holder, true)
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

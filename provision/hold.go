@@ -12,10 +12,11 @@ import (
 
 	"github.com/edgectl/edgectl/agent"
 	"github.com/edgectl/edgectl/fleet"
+	"github.com/edgectl/edgectl/remote"
 )
 
-// Hold is backend restart: hold. Around the backend's restart the running
-// agent pauses the upstreams whose servers are the backend (a loopback
+// Hold is backend restart: hold. Around the backend's restart (the
+// BackendHooks of the run) the running agent pauses the upstreams whose servers are the backend (a loopback
 // address on one of its ports): new requests wait in the agent instead of
 // failing, and the agent releases them at its first passing health check
 // of the restarted backend. The pause is always ended, on every path; the
@@ -89,88 +90,131 @@ func (hd *Hold) heldUpstreams(st *agent.Status) []string {
 	return out
 }
 
-// restartHeld restarts the backend with restart as the hold says. Without
-// an agent to ask (a first install), an agent that does not know pause,
-// or no upstream on the backend, it restarts without holding and says so.
-func restartHeld(ctx context.Context, h Host, unit string, restart func() (int, error)) (int, error) {
-	hd := h.Hold
+// withHold returns h with BackendHooks that hold requests around every
+// backend restart of the run (the apply's, and a rollback's), and the
+// release the caller defers: it resumes whatever is still paused, so no
+// path leaves an upstream paused. Without a hold h is returned as it is.
+func withHold(h Host, hd *Hold) (Host, func(context.Context)) {
 	if hd == nil {
-		return restart()
+		return h, func(context.Context) {}
 	}
-	c := agent.NewClientDial(hd.Admin, func(ctx context.Context) (net.Conn, error) { return h.DialContext(ctx, "unix", hd.Admin) })
-	defer c.CloseIdle()
+	r := &holdRun{hd: *hd, h: h}
+	r.c = agent.NewClientDial(hd.Admin, func(ctx context.Context) (net.Conn, error) { return h.DialContext(ctx, "unix", hd.Admin) })
+	next := h.Backend
+	h.Backend = BackendHooks{
+		Before: func(ctx context.Context, host remote.Host, unit string) error {
+			r.pause(ctx)
+			if next.Before != nil {
+				return next.Before(ctx, host, unit)
+			}
+			return nil
+		},
+		After: func(ctx context.Context, host remote.Host, unit string) error {
+			if next.After != nil {
+				if err := next.After(ctx, host, unit); err != nil {
+					return err
+				}
+			}
+			r.resumeWhenHealthy(ctx)
+			return nil
+		},
+	}
+	return h, func(ctx context.Context) {
+		r.release(ctx)
+		r.c.CloseIdle()
+	}
+}
+
+// holdRun is the hold of one host's run: what is paused since when.
+type holdRun struct {
+	hd    Hold
+	h     Host
+	c     *agent.Client
+	names []string // paused now; nil: nothing
+	start time.Time
+}
+
+// pause pauses the agent's upstreams on the backend. Without an agent to
+// ask (a first install), an agent that does not know pause, or no
+// upstream on the backend, it says so and the restart goes on unheld.
+func (r *holdRun) pause(ctx context.Context) {
+	h, hd := r.h, r.hd
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	st, err := c.Status(sctx)
+	st, err := r.c.Status(sctx)
 	cancel()
 	if err != nil {
 		h.logf("restart: hold: the agent is not reachable (%v); restarting the backend without holding requests", err)
-		return restart()
+		return
 	}
 	names := hd.heldUpstreams(st)
 	if len(names) == 0 {
 		h.logf("restart: hold: no agent upstream points at the backend's ports %v; restarting it without holding requests", hd.Ports)
-		return restart()
+		return
 	}
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	ans, err := c.Pause(pctx, agent.PauseRequest{Upstreams: names, TimeoutMS: hd.Timeout.Milliseconds(), WaitIdleMS: min(hd.Timeout/3, 5*time.Second).Milliseconds()})
+	ans, err := r.c.Pause(pctx, agent.PauseRequest{Upstreams: names, TimeoutMS: hd.Timeout.Milliseconds(), WaitIdleMS: min(hd.Timeout/3, 5*time.Second).Milliseconds()})
 	cancel()
 	if err != nil {
 		h.logf("restart: hold: the agent did not pause %s (%v); restarting the backend without holding requests", joinList(names), err)
-		return restart()
+		return
 	}
-	start := time.Now()
+	if r.names == nil {
+		r.start = time.Now()
+	}
+	r.names = names
 	h.logf("holding new requests to %s for the restart (at most %s)", joinList(names), hd.Timeout)
 	if ans.Inflight != nil && *ans.Inflight > 0 {
 		h.logf("%d request(s) still in flight to the backend as it restarts", *ans.Inflight)
 	}
-	resumed := false
-	defer func() {
-		if resumed {
-			return
+}
+
+// resumeWhenHealthy has the agent release the held requests at its first
+// passing check of the restarted backend (every 100 ms, so the deploy
+// need not time it), waits for that, and logs how long requests were
+// held. When that does not happen, it resumes at once: the gate judges
+// the backend.
+func (r *holdRun) resumeWhenHealthy(ctx context.Context) {
+	if r.names == nil {
+		return
+	}
+	h, names := r.h, r.names
+	// The wait is bounded by the pause's own timeout (a stop request
+	// waits for it too: the restart is done, and a rollback's restart
+	// holds the same way).
+	wait := r.hd.Timeout - time.Since(r.start) + time.Second
+	ans, err := r.c.Resume(ctx, agent.ResumeRequest{Upstreams: names, WhenHealthy: true, WaitMS: max(wait, time.Second).Milliseconds()})
+	if err != nil || ans.Status != "resumed" {
+		if err != nil {
+			h.logf("could not have the agent resume %s when the backend is healthy (%v)", joinList(names), err)
 		}
-		// Never leave an upstream paused: resume now, whatever ended the
-		// run (its own time, a stop request, a failed restart).
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if _, err := c.Resume(rctx, agent.ResumeRequest{Upstreams: names}); err != nil {
-			h.logf("could not resume %s (%v); the agent resumes by itself %s after the pause began", joinList(names), err, hd.Timeout)
-			return
-		}
-		h.logf("resumed %s after %s", joinList(names), time.Since(start).Round(time.Millisecond))
-	}()
-	n, err := restart()
-	if err != nil {
-		return n, err
+		r.release(ctx)
+		return
 	}
-	// The agent releases the requests at its first passing check of the
-	// restarted backend, checking every 100 ms: the deploy need not time it.
-	wait := hd.Timeout - time.Since(start) + time.Second
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if h.Stop != nil {
-		// A stop request ends the wait; the deferred resume releases.
-		defer context.AfterFunc(h.Stop, cancel)()
-	}
-	ans, err = c.Resume(wctx, agent.ResumeRequest{Upstreams: names, WhenHealthy: true, WaitMS: max(wait, time.Second).Milliseconds()})
-	switch {
-	case err != nil && h.Stop != nil && h.Stop.Err() != nil:
-		return n, nil // the restart is done; the run stops at the next step
-	case err != nil:
-		// The restart is done: the deferred resume releases the requests
-		// and the gate judges the backend.
-		h.logf("could not have the agent resume %s when the backend is healthy (%v)", joinList(names), err)
-		return n, nil
-	case ans.Status != "resumed":
-		return n, nil // the deferred resume releases them now; the gate judges the backend
-	}
-	resumed = true
-	for _, r := range ans.Pauses {
-		msg := fmt.Sprintf("held requests to %s for %s: %d held, %d released (%s)", r.Upstream,
-			(time.Duration(r.DurationMS) * time.Millisecond).String(), r.Held, r.Released, r.Ended)
-		if r.Rejected > 0 || r.Ended == "expired" {
-			msg += fmt.Sprintf("; %d answered 503: the backend did not pass a health check within hold_timeout %s", r.Rejected, hd.Timeout)
+	r.names = nil
+	for _, p := range ans.Pauses {
+		msg := fmt.Sprintf("held requests to %s for %s: %d held, %d released (%s)", p.Upstream,
+			(time.Duration(p.DurationMS) * time.Millisecond).String(), p.Held, p.Released, p.Ended)
+		if p.Rejected > 0 || p.Ended == "expired" {
+			msg += fmt.Sprintf("; %d answered 503: the backend did not pass a health check within hold_timeout %s", p.Rejected, r.hd.Timeout)
 		}
 		h.logf("%s", msg)
 	}
-	return n, nil
+}
+
+// release resumes what is still paused, now, whatever ended the run (its
+// own time, a stop request, a failed restart); the agent would resume by
+// itself after the hold timeout anyway.
+func (r *holdRun) release(ctx context.Context) {
+	if r.names == nil {
+		return
+	}
+	names := r.names
+	r.names = nil
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := r.c.Resume(rctx, agent.ResumeRequest{Upstreams: names}); err != nil {
+		r.h.logf("could not resume %s (%v); the agent resumes by itself %s after the pause began", joinList(names), err, r.hd.Timeout)
+		return
+	}
+	r.h.logf("resumed %s after %s", joinList(names), time.Since(r.start).Round(time.Millisecond))
 }

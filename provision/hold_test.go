@@ -234,20 +234,24 @@ func (b *holdBed) load(stop chan struct{}) func() (int64, []string) {
 }
 
 // TestRestartHeld: with restart: hold a backend restart under load fails
-// no request, and the upstream is resumed on every path; without hold
-// (restart: plain, or no agent to ask) the restart still happens.
+// no request, also when the restart fails and the rollback's restart
+// brings the old backend back; the run's end resumes whatever is still
+// paused; without hold (restart: plain, or no agent to ask) the restart
+// still happens.
 func TestRestartHeld(t *testing.T) {
 	tests := []struct {
 		name        string
 		hold        bool
 		noAgent     bool
 		failRestart bool
+		rollback    bool // restart again (as Rollback does) after a failed restart
 		wantErr     bool
 		wantLog     string
 		zeroFails   bool
 	}{
 		{name: "hold: no request fails", hold: true, wantLog: "held requests to api for", zeroFails: true},
-		{name: "hold: a failed restart resumes at once", hold: true, failRestart: true, wantErr: true, wantLog: "resumed api after"},
+		{name: "hold: a failed restart holds until the run's end resumes", hold: true, failRestart: true, wantErr: true, wantLog: "resumed api after"},
+		{name: "hold: a failed restart and the rollback's restart fail no request", hold: true, failRestart: true, rollback: true, wantErr: true, wantLog: "held requests to api for", zeroFails: true},
 		{name: "hold without an agent to ask restarts anyway", hold: true, noAgent: true, wantLog: "the agent is not reachable"},
 		{name: "plain", hold: false},
 	}
@@ -255,31 +259,45 @@ func TestRestartHeld(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newHoldBed(t)
 			b.failRestart.Store(tc.failRestart)
-			h := Host{Host: b.host, Log: b.logf}
+			var hd *Hold
 			if tc.hold {
 				sock := b.sock
 				if tc.noAgent {
 					sock = filepath.Join(t.TempDir(), "none.sock")
 				}
-				h.Hold = &Hold{Admin: sock, Ports: []uint16{portOf(t, b.backendAddr)}, Timeout: 10 * time.Second}
+				hd = &Hold{Admin: sock, Ports: []uint16{portOf(t, b.backendAddr)}, Timeout: 10 * time.Second}
 			}
+			h, release := withHold(Host{Host: b.host, Log: b.logf}, hd)
 			stop := make(chan struct{})
 			wait := func() (int64, []string) { return 0, nil }
 			if tc.zeroFails {
 				wait = b.load(stop)
 				time.Sleep(100 * time.Millisecond) // requests flowing before the pause
 			}
-			_, err := restartBackend(context.Background(), h, "app.service")
+			ctx := context.Background()
+			_, err := restartBackend(ctx, h, "app.service")
+			restarts := int32(1)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("restartBackend: %v, want error %v\nlog:\n%s", err, tc.wantErr, b.log())
+			}
+			if tc.failRestart && !tc.rollback && !b.paused(t) {
+				t.Fatalf("a failed restart stopped holding before the rollback or the run's end\nlog:\n%s", b.log())
+			}
+			if tc.rollback {
+				b.failRestart.Store(false)
+				if _, err := restartBackend(ctx, h, "app.service"); err != nil {
+					t.Fatalf("the rollback's restart: %v", err)
+				}
+				restarts++
+			}
+			release(ctx)
 			if tc.zeroFails {
 				time.Sleep(100 * time.Millisecond) // and after the release
 			}
 			close(stop)
 			n, fails := wait()
-			if (err != nil) != tc.wantErr {
-				t.Fatalf("restartBackend: %v, want error %v\nlog:\n%s", err, tc.wantErr, b.log())
-			}
-			if b.restarts.Load() != 1 {
-				t.Fatalf("%d restarts, want 1", b.restarts.Load())
+			if b.restarts.Load() != restarts {
+				t.Fatalf("%d restarts, want %d", b.restarts.Load(), restarts)
 			}
 			if !strings.Contains(b.log(), tc.wantLog) {
 				t.Fatalf("log lacks %q:\n%s", tc.wantLog, b.log())
@@ -288,7 +306,7 @@ func TestRestartHeld(t *testing.T) {
 				t.Fatalf("the upstream was left paused\nlog:\n%s", b.log())
 			}
 			if tc.zeroFails {
-				t.Logf("%d requests across the restart", n)
+				t.Logf("%d requests across the restart\n%s", n, b.log())
 				if len(fails) > 0 || n == 0 {
 					t.Fatalf("%d of %d requests failed across a held restart: %v\nlog:\n%s", len(fails), n, fails[:min(5, len(fails))], b.log())
 				}

@@ -103,14 +103,9 @@ type BackendHooks struct {
 	After func(ctx context.Context, h remote.Host, unit string) error
 }
 
-// restartBackend enables and restarts the backend unit between the hooks,
-// holding requests in the agent meanwhile with restart: hold (hold.go),
+// restartBackend enables and restarts the backend unit between the hooks
 // and returns its NRestarts right after, the gate's baseline.
 func restartBackend(ctx context.Context, h Host, unit string) (int, error) {
-	return restartHeld(ctx, h, unit, func() (int, error) { return restartBackendUnit(ctx, h, unit) })
-}
-
-func restartBackendUnit(ctx context.Context, h Host, unit string) (int, error) {
 	if f := h.Backend.Before; f != nil {
 		if err := f(ctx, h.Host, unit); err != nil {
 			return 0, fmt.Errorf("before the backend restart: %w", err)
