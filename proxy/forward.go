@@ -144,6 +144,8 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 			return false, 499
 		}
 	}
+	replayable := !stream
+	idem := idempotent(r.method)
 	if u.hold.cur.Load() != nil {
 		switch st, msg := cc.hold(u, e, stream); st {
 		case 0:
@@ -155,8 +157,6 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 			return keep, st
 		}
 	}
-	replayable := !stream
-	idem := idempotent(r.method)
 	now := time.Now()
 	var tried uint64
 	lastStatus := 503

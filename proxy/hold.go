@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -274,21 +275,57 @@ func heldGone(g *holdGate, p *pause, e *entry) int {
 
 // watchGone returns a channel that yields once the client closes the
 // connection (nil when that cannot be seen: a request body still unread,
-// or a next request already buffered). It peeks at the connection from a
-// goroutine, so nothing the client sends is lost. The peek may refill the
-// reader's buffer: it relies on the request's head and buffered body being
-// copies (readHead appends into head.buf), not slices of that buffer.
+// or a next request already buffered). A plain socket is watched with a
+// MSG_PEEK read in the netpoller, which neither takes nor touches the
+// read buffer; any other connection (TLS, the pipes HTTP/2 streams are
+// bridged through) by peeking through its reader, whose buffer holds
+// nothing the request still uses (readHead copies the head into head.buf,
+// the buffered body is in cc.body). Nothing the client sends is lost.
 func (cc *clientConn) watchGone(stream bool) chan bool {
 	r := &cc.req
-	if (stream && (r.chunked || r.contentLength > 0)) || cc.br.Buffered() > 0 {
+	if (stream && (r.chunked || r.contentLength > 0)) || (cc.br != nil && cc.br.Buffered() > 0) {
 		return nil
 	}
 	ch := make(chan bool, 1)
+	if sc, ok := cc.c.(syscall.Conn); ok {
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return nil
+		}
+		go func() { ch <- peekGone(rc) }()
+		return ch
+	}
+	if cc.br == nil {
+		return nil
+	}
 	go func() {
 		_, err := cc.br.Peek(1)
 		ch <- err != nil && !isTimeout(err)
 	}()
 	return ch
+}
+
+// peekGone waits until the socket is readable and reports whether that
+// is the client's close (EOF or an error) rather than bytes; a deadline
+// (stopWatch) ends the wait with false.
+func peekGone(rc syscall.RawConn) bool {
+	gone := false
+	err := rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			switch {
+			case err == syscall.EINTR:
+				continue
+			case err == syscall.EAGAIN || err == syscall.EWOULDBLOCK:
+				return false // nothing yet: wait for readability
+			case err != nil || n == 0:
+				gone = true // reset, or FIN
+			}
+			return true // bytes (a next request): the client is there
+		}
+	})
+	return gone || err != nil && !isTimeout(err)
 }
 
 // stopWatch ends a watchGone and reports whether the client went away.
