@@ -312,7 +312,9 @@ func TestHold(t *testing.T) {
 			// agent peeks at the connection then): each must reach the
 			// backend as sent, not overwritten by the other.
 			e.stopBackend()
-			e.startBackend(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%s %s %s", r.URL.Path, r.Host, r.Header.Get("X-N")) })
+			e.startBackend(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(w, "%s %s %s", r.URL.Path, r.Host, r.Header.Get("X-N"))
+			})
 			if _, err := e.p.h.Pause([]string{"api"}, HoldOptions{Timeout: 10 * time.Second}); err != nil {
 				t.Fatal(err)
 			}
