@@ -275,7 +275,7 @@ func TestRestartHeld(t *testing.T) {
 				time.Sleep(100 * time.Millisecond) // requests flowing before the pause
 			}
 			ctx := context.Background()
-			_, err := restartBackend(ctx, h, "app.service")
+			err := restartApp(ctx, h)
 			restarts := int32(1)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("restartBackend: %v, want error %v\nlog:\n%s", err, tc.wantErr, b.log())
@@ -285,7 +285,7 @@ func TestRestartHeld(t *testing.T) {
 			}
 			if tc.rollback {
 				b.failRestart.Store(false)
-				if _, err := restartBackend(ctx, h, "app.service"); err != nil {
+				if err := restartApp(ctx, h); err != nil {
 					t.Fatalf("the rollback's restart: %v", err)
 				}
 				restarts++
@@ -316,6 +316,13 @@ func TestRestartHeld(t *testing.T) {
 			}
 		})
 	}
+}
+
+// restartApp restarts the test's backend unit as Apply's backend step and
+// Rollback do (the one call that names restartBackend's arguments).
+func restartApp(ctx context.Context, h Host) error {
+	_, err := restartBackend(ctx, h, "app.service")
+	return err
 }
 
 func portOf(t *testing.T, addr string) uint16 {
