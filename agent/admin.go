@@ -162,6 +162,7 @@ func (a *Agent) adminMux() *http.ServeMux {
 		a.deploy.Store(nil)
 		writeJSON(w, 200, map[string]string{"status": "serving"})
 	})
+	a.holdRoutes(mux)
 	return mux
 }
 

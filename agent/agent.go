@@ -120,6 +120,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	a.conns = newConnLimiter(cfg.Limits.MaxConns, cfg.Limits.MaxConnsPerIP)
 	a.handler = proxy.NewHandler(table)
 	a.handler.Local = a.local
+	a.handler.OnHoldEnd = a.logHoldEnd
 	defer func() {
 		if err != nil {
 			a.closeListeners()

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -22,14 +23,25 @@ type Client struct {
 
 // NewClient returns a client for the admin socket at path.
 func NewClient(path string) *Client {
+	return NewClientDial(path, func(ctx context.Context) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	})
+}
+
+// NewClientDial returns a client for the admin socket at path reached
+// through dial (deploy reaches a host's socket over its SSH connection).
+func NewClientDial(path string, dial func(ctx context.Context) (net.Conn, error)) *Client {
 	return &Client{Socket: path, hc: &http.Client{
 		Timeout: 2 * time.Minute, // an upgrade waits for the successor's readiness
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
+			return dial(ctx)
 		}},
 	}}
 }
+
+// CloseIdle closes the client's idle connections.
+func (c *Client) CloseIdle() { c.hc.CloseIdleConnections() }
 
 // Status returns GET /status.
 func (c *Client) Status(ctx context.Context) (*Status, error) {
@@ -62,10 +74,52 @@ func (c *Client) Drain(ctx context.Context, on bool) error {
 	return c.do(ctx, m, "/drain", nil)
 }
 
+// Pause holds new requests to upstreams (see PauseRequest).
+func (c *Client) Pause(ctx context.Context, r PauseRequest) (*HoldAnswer, error) {
+	var a HoldAnswer
+	if err := c.doJSON(ctx, http.MethodPost, "/pause", r, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Resume releases held requests, now or at the first passing health
+// check (see ResumeRequest).
+func (c *Client) Resume(ctx context.Context, r ResumeRequest) (*HoldAnswer, error) {
+	var a HoldAnswer
+	if wait := time.Duration(r.WaitMS)*time.Millisecond + 30*time.Second; wait > c.hc.Timeout {
+		hc := *c.hc
+		hc.Timeout = wait
+		c = &Client{Socket: c.Socket, hc: &hc}
+	}
+	if err := c.doJSON(ctx, http.MethodPost, "/resume", r, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
 func (c *Client) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, nil)
+	return c.doJSON(ctx, method, path, nil, out)
+}
+
+// doJSON sends in (when not nil) as the JSON body and decodes the answer
+// into out. A request that waits (POST /resume with wait_ms) may take
+// longer than the client's own timeout: ctx bounds it then.
+func (c *Client) doJSON(ctx context.Context, method, path string, in, out any) error {
+	var reqBody io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		reqBody = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://agent"+path, reqBody)
 	if err != nil {
 		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

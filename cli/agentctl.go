@@ -104,6 +104,8 @@ func addAgentCtlCmds(parent *cobra.Command, f *Factory, g *GlobalOptions, config
 		simple("undrain", "Make the health path answer 200 again after a drain", func(ctx context.Context, c *agent.Client) (string, error) {
 			return "serving", c.Drain(ctx, false)
 		}),
+		newAgentPauseCmd(f, g, opts),
+		newAgentResumeCmd(f, g, opts),
 	)
 }
 
@@ -132,8 +134,11 @@ func printAgentStatus(f *Factory, g *GlobalOptions, st *agent.Status) error {
 			rows = append(rows, []string{u.Name, s.Addr, role, state, s.Reason})
 		}
 	}
-	if len(rows) == 0 {
-		return nil
+	if len(rows) > 0 {
+		if err := writeTable(w, g.color(f.IO), []string{"upstream", "server", "role", "state", "reason"}, rows); err != nil {
+			return err
+		}
 	}
-	return writeTable(w, g.color(f.IO), []string{"upstream", "server", "role", "state", "reason"}, rows)
+	printHolds(w, st.Upstreams)
+	return nil
 }

@@ -299,6 +299,45 @@ func TestDeploy(t *testing.T) {
 		}
 	})
 
+	t.Run("backend restart under load holds requests and fails none", func(t *testing.T) {
+		// A changed exec changes the backend's unit: deploy restarts it
+		// with restart: hold (the default), pausing the agent's app
+		// upstream around the restart.
+		p := filepath.Join(dir, "fleet-backend.yaml")
+		extra := strings.Replace(fleetExtra("60s", "[::1]:8000"), "sampleapp -listen [::]:8000", "sampleapp -listen=[::]:8000", 1)
+		writeFile(t, p, b.FleetYAML(extra))
+		l := startLoad(targets(b), 6)
+		time.Sleep(300 * time.Millisecond)
+		r := edgectl(t, v1, "deploy", p, "--yes")
+		time.Sleep(300 * time.Millisecond)
+		sent, failed, errs := l.finish()
+		if r.code != 0 || strings.Count(r.stderr, "restarting backend sample-api") != 3 {
+			t.Fatalf("backend change:\n%s", r)
+		}
+		if n := strings.Count(r.stderr, "held requests to app for"); n != 3 {
+			t.Fatalf("%d hosts logged a hold, want 3:\n%s", n, r.stderr)
+		}
+		for _, line := range strings.Split(r.stderr, "\n") {
+			if strings.Contains(line, "held requests to app for") {
+				t.Logf("MEASURED %s", strings.TrimSpace(line))
+			}
+		}
+		t.Logf("MEASURED backend restart on 3 hosts under load (restart: hold): %d requests, %d failed, deploy %s", sent, failed, r.took.Round(10*time.Millisecond))
+		if failed != 0 || sent < 100 {
+			t.Fatalf("%d of %d requests failed during the held backend restarts: %v", failed, sent, errs)
+		}
+		for _, h := range b.Hosts {
+			out, _ := b.Run(context.Background(), h.Name, "/usr/local/bin/edgectl agent status --json")
+			if strings.Contains(string(out), `"paused": true`) {
+				t.Fatalf("%s: an upstream was left paused: %s", h.Name, out)
+			}
+		}
+		// Back to the fleet file the later subtests deploy from.
+		if r := edgectl(t, v1, "deploy", fleetPath, "--yes"); r.code != 0 {
+			t.Fatalf("deploy back:\n%s", r)
+		}
+	})
+
 	t.Run("new binary upgrades in place under load", func(t *testing.T) {
 		v2 := buildtest.Binary(t, "./cmd/edgectl", "e2e-v2")
 		l := startLoad(targets(b), 6)

@@ -20,6 +20,8 @@ func applyHost(ctx context.Context, f *fleet.Fleet, o Options, st *hostState, ho
 	h := Host{Host: st.conn, Layout: o.Layout, Agent: &f.Agent, Drain: f.Rollout.Drain, Log: logf,
 		RunID: holder.Token, Holder: holder.Who(), Command: holder.Command, Stop: o.Stop, Backend: o.Backend,
 		Step: func(s string) { o.step(st.host.Name, s) }}
+	h, releaseHold := withHold(h, HoldFor(f))
+	defer releaseHold(ctx)
 	_ = markAgent(ctx, h, f.Agent.Admin, holder, true)
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

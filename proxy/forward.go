@@ -146,6 +146,17 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 	}
 	replayable := !stream
 	idem := idempotent(r.method)
+	if u.hold.cur.Load() != nil {
+		switch st, msg := cc.hold(u, e, stream); st {
+		case 0:
+		case 499:
+			return false, st
+		default:
+			keep = cc.clientKeepAlive() && (!stream || cc.discardBody())
+			cc.writeHoldError(msg, !keep)
+			return keep, st
+		}
+	}
 	now := time.Now()
 	var tried uint64
 	lastStatus := 503

@@ -41,6 +41,8 @@ type Handler struct {
 	Local LocalFunc
 	// Log receives one line per request; nil disables the access log.
 	Log *AccessLog
+	// OnHoldEnd, when set, is told of every pause that ends (hold.go).
+	OnHoldEnd func(PauseRecord)
 
 	ctr      *counters
 	conns    atomic.Int64

@@ -134,6 +134,7 @@ func (h *Handler) WriteMetrics(w io.Writer) error {
 			fmt.Fprintf(bw, "edgectl_upstream_latency_seconds{upstream=%s,server=%s} %g\n", q(n), q(p.Addr), float64(p.ewmaNS.Load())/1e9)
 		}
 	}
+	writeHoldMetrics(bw, t, names)
 	fmt.Fprintln(bw, "# HELP edgectl_connections Open client connections.")
 	fmt.Fprintln(bw, "# TYPE edgectl_connections gauge")
 	fmt.Fprintf(bw, "edgectl_connections %d\n", h.conns.Load())

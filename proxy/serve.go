@@ -128,13 +128,18 @@ func (cc *clientConn) ensureWriter() {
 // writeError sends a small JSON error response. With closeConn the
 // connection is closed after it.
 func (cc *clientConn) writeError(status int, msg string, closeConn bool) {
+	cc.writeSimple(status, []string{"Content-Type", "application/json"}, errorBody(status, msg), closeConn)
+}
+
+// errorBody is the JSON body of an error response.
+func errorBody(status int, msg string) []byte {
 	body := make([]byte, 0, 64)
 	body = append(body, `{"error":`...)
 	body = appendJSONString(body, msg)
 	body = append(body, `,"status":`...)
 	body = strconv.AppendInt(body, int64(status), 10)
 	body = append(body, "}\n"...)
-	cc.writeSimple(status, []string{"Content-Type", "application/json"}, body, closeConn)
+	return body
 }
 
 // writeSimple writes a complete response with a fixed body.

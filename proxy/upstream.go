@@ -24,6 +24,7 @@ type Upstream struct {
 	policy    balance.Policy
 	failovers atomic.Uint64
 	closed    atomic.Bool // replaced by a reload: do not pool connections
+	hold      *holdGate   // pause state, kept across reloads (hold.go)
 
 	maxFails       int
 	failTimeout    time.Duration
@@ -87,8 +88,10 @@ func NewUpstream(name string, c *agentconfig.Upstream, prev *Upstream) (*Upstrea
 		}
 		u.tlsConfig = tc
 	}
+	u.hold = &holdGate{}
 	old := map[string]*Peer{}
 	if prev != nil {
+		u.hold = prev.hold
 		for _, p := range prev.peers {
 			old[p.Addr] = p
 		}
@@ -183,11 +186,13 @@ type UpstreamStatus struct {
 	Total     int          `json:"total"`
 	Failovers uint64       `json:"failovers"`
 	Peers     []PeerStatus `json:"servers"`
+	// Hold is set while the upstream is paused, or once it was.
+	Hold *HoldStatus `json:"hold,omitempty"`
 }
 
 // Status snapshots the pool.
 func (u *Upstream) Status(now time.Time) UpstreamStatus {
-	s := UpstreamStatus{Name: u.Name, Total: len(u.peers), Failovers: u.failovers.Load()}
+	s := UpstreamStatus{Name: u.Name, Total: len(u.peers), Failovers: u.failovers.Load(), Hold: u.hold.status(u, now)}
 	for _, p := range u.peers {
 		ps := p.Status(now)
 		if ps.State == "up" {
