@@ -321,7 +321,7 @@ func TestRestartHeld(t *testing.T) {
 // restartApp restarts the test's backend unit as Apply's backend step and
 // Rollback do (the one call that names restartBackend's arguments).
 func restartApp(ctx context.Context, h Host) error {
-	_, err := restartBackend(ctx, h, "app.service")
+	_, err := restartBackend(ctx, h, backendUnits{Service: "app.service"})
 	return err
 }
 
