@@ -84,29 +84,14 @@ func gate(ctx context.Context, f *fleet.Fleet, o Options, st *hostState, h Host,
 	if err := writeJournal(ctx, h, j); err != nil {
 		return &StepError{StepGate, err}
 	}
-	var public []string
-	if o.Public {
-		for _, a := range []string{st.host.IPv4, st.host.IPv6} {
-			if a != "" {
-				public = append(public, a)
-			}
-		}
-	}
-	health := ""
-	if f.Backend != nil {
-		health = f.Backend.Health
-	}
-	g := NewGate(&f.Agent, st.plan.Facts, public, health, f.Rollout.HealthTimeout)
-	g.Binary = o.Layout.Binary
+	g := hostGate(f, o, st)
 	for _, c := range st.plan.Files {
 		if c.Path == o.Layout.AgentConfig {
 			g.ConfigSHA256 = c.Sum
 		}
 	}
-	if f.Backend != nil {
-		g.BackendUnit, g.BackendBaseline = f.Backend.Name+".service", j.baseline
-	}
-	logf("health gate: agent on %s, public %s (up to %s)", joinList(gateTargets(g)), joinList(public), g.Timeout)
+	g.BackendBaseline = j.baseline
+	logf("health gate: agent on %s, public %s (up to %s)", joinList(gateTargets(g)), joinList(g.Public), g.Timeout)
 	err := g.Wait(ctx, st.conn, o.Stop)
 	var ge *GateError
 	if errors.As(err, &ge) {
@@ -147,6 +132,30 @@ func rollbackRetrying(ctx context.Context, h Host, j *Journal) error {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// hostGate is the health gate for one host of the fleet: the agent's
+// listeners, the host's public addresses when o.Public, and the backend's
+// health URL and unit.
+func hostGate(f *fleet.Fleet, o Options, st *hostState) Gate {
+	var public []string
+	if o.Public {
+		for _, a := range []string{st.host.IPv4, st.host.IPv6} {
+			if a != "" {
+				public = append(public, a)
+			}
+		}
+	}
+	health := ""
+	if f.Backend != nil {
+		health = f.Backend.Health
+	}
+	g := NewGate(&f.Agent, st.plan.Facts, public, health, f.Rollout.HealthTimeout)
+	g.Binary = o.Layout.Binary
+	if f.Backend != nil {
+		g.BackendUnit = f.Backend.Name + ".service"
+	}
+	return g
 }
 
 func gateTargets(g Gate) []string {

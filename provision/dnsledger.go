@@ -185,23 +185,7 @@ func (d *DNSDrain) recover(ctx context.Context, f *fleet.Fleet, o Options, st *h
 	for _, r := range led.Records {
 		drained.Removed = append(drained.Removed, dnssync.Change{Op: dnssync.OpRemove, Record: r, Host: st.host.Name, Reason: "deploying"})
 	}
-	var public []string
-	if o.Public {
-		for _, a := range []string{st.host.IPv4, st.host.IPv6} {
-			if a != "" {
-				public = append(public, a)
-			}
-		}
-	}
-	health := ""
-	if f.Backend != nil {
-		health = f.Backend.Health
-	}
-	g := NewGate(&f.Agent, st.plan.Facts, public, health, f.Rollout.HealthTimeout)
-	g.Binary = o.Layout.Binary
-	if f.Backend != nil {
-		g.BackendUnit = f.Backend.Name + ".service"
-	}
+	g := hostGate(f, o, st)
 	logf("an interrupted deploy left its records out of DNS: health gate before putting them back (up to %s)", g.Timeout)
 	if err := g.Wait(ctx, st.conn, o.Stop); err != nil {
 		rec.LeftOut, rec.Why = changeList(drained.Removed), "the host did not pass the health gate: "+err.Error()
