@@ -90,7 +90,9 @@ func gate(ctx context.Context, f *fleet.Fleet, o Options, st *hostState, h Host,
 			g.ConfigSHA256 = c.Sum
 		}
 	}
-	g.BackendBaseline = j.baseline
+	if g.BackendUnit != "" {
+		g.BackendBaseline = j.baseline
+	}
 	logf("health gate: agent on %s, public %s (up to %s)", joinList(gateTargets(g)), joinList(g.Public), g.Timeout)
 	err := g.Wait(ctx, st.conn, o.Stop)
 	var ge *GateError
