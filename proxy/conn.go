@@ -107,12 +107,25 @@ func (ip *idlePool) get(now time.Time, maxIdle time.Duration) *upConn {
 	return nil
 }
 
-// put keeps c for reuse, or closes it when the pool holds max already.
+// Beyond keepalive, the pool holds a surplus for surplusIdle: under many
+// concurrent requests the number of busy upstream connections swings by
+// more than keepalive from one moment to the next, and closing every
+// connection above it as it comes back would make the next swing dial them
+// again (a connect and a close per request at 1,024 client connections).
+// The reaper closes a surplus connection once it has been idle this long
+// (HAProxy's pool-purge-delay does the same); maxSurplus caps the surplus.
+const (
+	surplusIdle = time.Second
+	maxSurplus  = 1024
+)
+
+// put keeps c for reuse, or closes it when the pool holds max plus the
+// largest surplus already.
 func (ip *idlePool) put(c *upConn, max int, now time.Time) {
 	c.idleSince = now
 	c.reused = true
 	ip.mu.Lock()
-	if len(ip.conns) < max {
+	if len(ip.conns) < max+maxSurplus {
 		ip.conns = append(ip.conns, c)
 		ip.mu.Unlock()
 		return
@@ -121,13 +134,16 @@ func (ip *idlePool) put(c *upConn, max int, now time.Time) {
 	c.close()
 }
 
-// reap closes connections idle longer than maxIdle.
-func (ip *idlePool) reap(now time.Time, maxIdle time.Duration) {
+// reap closes connections idle longer than maxIdle, and those beyond the
+// newest max that have been idle for surplusIdle.
+func (ip *idlePool) reap(now time.Time, maxIdle time.Duration, max int) {
 	ip.mu.Lock()
 	keep := ip.conns[:0]
 	var old []*upConn
-	for _, c := range ip.conns {
-		if now.Sub(c.idleSince) > maxIdle {
+	surplus := len(ip.conns) - max // the oldest come first (LIFO stack)
+	for i, c := range ip.conns {
+		idle := now.Sub(c.idleSince)
+		if idle > maxIdle || (i < surplus && idle >= surplusIdle) {
 			old = append(old, c)
 		} else {
 			keep = append(keep, c)
