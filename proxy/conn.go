@@ -54,9 +54,26 @@ func newUpConn(c net.Conn, p *Peer) *upConn {
 	uc := &upConn{Conn: c, peer: p}
 	uc.br = upReaderPool.Get().(*bufio.Reader)
 	uc.br.Reset(upIO{uc})
-	uc.bw = upWriterPool.Get().(*bufio.Writer)
-	uc.bw.Reset(upIO{uc})
 	return uc
+}
+
+// takeWriter gets the request writer from its pool: a connection holds one
+// only while it sends a request, not while it waits for the response or
+// sits in the keepalive pool.
+func (c *upConn) takeWriter() {
+	if c.bw == nil {
+		c.bw = upWriterPool.Get().(*bufio.Writer)
+		c.bw.Reset(upIO{c})
+	}
+}
+
+// releaseWriter gives the writer back once the request is sent.
+func (c *upConn) releaseWriter() {
+	if c.bw != nil && c.bw.Buffered() == 0 {
+		c.bw.Reset(nil)
+		upWriterPool.Put(c.bw)
+		c.bw = nil
+	}
 }
 
 // close closes the socket and recycles the buffers.

@@ -19,6 +19,7 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 	// One deadline bounds sending the request and the wait for the head.
 	_ = uc.SetDeadline(time.Now().Add(u.responseTO))
 	cc.out = cc.appendRequestHead(cc.out[:0], p)
+	uc.takeWriter()
 	_, _ = uc.bw.Write(cc.out)
 	if !stream && len(cc.body) > 0 {
 		_, _ = uc.bw.Write(cc.body)
@@ -35,6 +36,7 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 		}
 		return attemptRetry, failStatus(err), false, err
 	}
+	uc.releaseWriter()
 	if stream {
 		// The body may have taken long: the response wait starts now.
 		_ = uc.SetReadDeadline(time.Now().Add(u.responseTO))
@@ -104,6 +106,7 @@ func upgradeOffered(asked, got []byte) bool {
 func (cc *clientConn) streamBody(u *Upstream, uc *upConn) (int, error) {
 	r := &cc.req
 	if r.expect100 {
+		cc.ensureWriter()
 		_, _ = cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 		if err := cc.bw.Flush(); err != nil {
 			uc.close()
@@ -190,6 +193,7 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 	b = append(b, "\r\n"...)
 	cc.out = b
 	sent := cc.wr.sent
+	cc.ensureWriter()
 	if _, err := cc.bw.Write(b); err != nil {
 		uc.close()
 		return false, err

@@ -124,6 +124,7 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 	cc.body = cc.body[:0]
 	if !stream && r.contentLength > 0 {
 		if r.expect100 {
+			cc.ensureWriter()
 			_, _ = cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			if err := cc.bw.Flush(); err != nil {
 				return false, 499

@@ -55,6 +55,7 @@ const drainGrace = 250 * time.Millisecond
 func (cc *clientConn) serve() {
 	h := cc.h
 	for first := true; ; first = false {
+		cc.releaseWriter()
 		if h.draining.Load() && cc.br.Buffered() == 0 {
 			// The drain started after the last response went out
 			// without Connection: close, so the client may have sent
@@ -70,7 +71,6 @@ func (cc *clientConn) serve() {
 		if why := cc.leave(); why != intrNone {
 			if err != nil {
 				if why == intrHeader && len(cc.req.buf) > 0 {
-					cc.ensureWriter()
 					cc.writeError(408, "request head not received in time", true)
 				}
 				return
@@ -81,7 +81,6 @@ func (cc *clientConn) serve() {
 			// A full request arrived as we were interrupting: serve it,
 			// then close.
 		}
-		cc.ensureWriter()
 		if err != nil {
 			switch {
 			case errors.Is(err, errHeadTooLarge):
@@ -115,13 +114,23 @@ func (cc *clientConn) serve() {
 	}
 }
 
-// ensureWriter takes the response writer from its pool. A connection gets
-// one only once it has sent a request head, so thousands of connections
-// that never finish a head cost their reader only.
+// ensureWriter takes the response writer from its pool. A connection holds
+// one only while it writes a response: thousands of connections that never
+// finish a head, wait for their next request or for an upstream's answer
+// cost no writer.
 func (cc *clientConn) ensureWriter() {
 	if cc.bw == nil {
 		cc.bw = clientWriterPool.Get().(*bufio.Writer)
 		cc.bw.Reset(&cc.wr)
+	}
+}
+
+// releaseWriter gives the writer back once everything in it was sent.
+func (cc *clientConn) releaseWriter() {
+	if cc.bw != nil && cc.bw.Buffered() == 0 {
+		cc.bw.Reset(nil)
+		clientWriterPool.Put(cc.bw)
+		cc.bw = nil
 	}
 }
 
@@ -139,6 +148,7 @@ func (cc *clientConn) writeError(status int, msg string, closeConn bool) {
 
 // writeSimple writes a complete response with a fixed body.
 func (cc *clientConn) writeSimple(status int, hdr []string, body []byte, closeConn bool) {
+	cc.ensureWriter()
 	b := appendStatusLine(cc.out[:0], status, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		b = append(b, hdr[i]...)

@@ -27,6 +27,7 @@ func (cc *clientConn) runTunnel(uc *upConn) {
 	b = append(b, resp.upgrade...)
 	b = append(b, "\r\n\r\n"...)
 	cc.out = b
+	cc.ensureWriter()
 	_, _ = cc.bw.Write(b)
 	// Bytes the upstream sent right after its 101 ride along.
 	if n := uc.br.Buffered(); n > 0 {
