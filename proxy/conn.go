@@ -15,8 +15,9 @@ import (
 // upConn is a connection to a peer with its buffers.
 type upConn struct {
 	net.Conn
-	br        *bufio.Reader
-	bw        *bufio.Writer
+	br        *bufio.Reader // held only while a response is read (see lazyReader)
+	bw        *bufio.Writer // held only while a request is written
+	in        lazyReader
 	peer      *Peer
 	idleSince time.Time
 	reused    bool
@@ -32,6 +33,9 @@ type upConn struct {
 type upIO struct{ uc *upConn }
 
 func (x upIO) Read(p []byte) (int, error) {
+	if x.uc.in.fd >= 0 {
+		return x.uc.in.readRaw(p)
+	}
 	if d := x.uc.readTO; d > 0 {
 		_ = x.uc.Conn.SetReadDeadline(time.Now().Add(d))
 	}
@@ -52,8 +56,8 @@ var (
 
 func newUpConn(c net.Conn, p *Peer) *upConn {
 	uc := &upConn{Conn: c, peer: p}
-	uc.br = upReaderPool.Get().(*bufio.Reader)
-	uc.br.Reset(upIO{uc})
+	_, isTLS := c.(*tls.Conn)
+	uc.in.init(&uc.br, &upReaderPool, upIO{uc}, c, !isTLS)
 	return uc
 }
 
@@ -79,11 +83,7 @@ func (c *upConn) releaseWriter() {
 // close closes the socket and recycles the buffers.
 func (c *upConn) close() {
 	_ = c.Conn.Close()
-	if c.br != nil {
-		c.br.Reset(nil)
-		upReaderPool.Put(c.br)
-		c.br = nil
-	}
+	c.in.drop()
 	if c.bw != nil {
 		c.bw.Reset(nil)
 		upWriterPool.Put(c.bw)
@@ -208,7 +208,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // sent unexpected bytes), with one non-blocking MSG_PEEK on the socket. A
 // Go read with a past deadline would not even ask the kernel.
 func peerClosed(c *upConn) bool {
-	if c.br.Buffered() > 0 {
+	if c.in.buffered() > 0 {
 		return true // bytes on an idle connection: protocol error
 	}
 	nc := c.Conn

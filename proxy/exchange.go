@@ -37,6 +37,7 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 		return attemptRetry, failStatus(err), false, err
 	}
 	uc.releaseWriter()
+	uc.in.release() // the wait for the response holds no buffer
 	if stream {
 		// The body may have taken long: the response wait starts now.
 		_ = uc.SetReadDeadline(time.Now().Add(u.responseTO))
@@ -46,7 +47,11 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 	// Expect: 100-continue ourselves).
 	resp := &cc.resp
 	for interims := 0; ; interims++ {
-		err = resp.readHead(uc.br)
+		if err = uc.in.wait(); err == nil {
+			err = resp.readHead(uc.br)
+		} else {
+			resp.reset()
+		}
 		if err == nil {
 			err = resp.parseResponse()
 		}
@@ -231,6 +236,7 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 		// A response without a body that came with bytes after its head
 		// may have more on the way: look before the next reuse.
 		uc.verify = frame == frameNone
+		uc.in.release()
 		p.idle.put(uc, u.keepalive, time.Now())
 	} else {
 		uc.close()

@@ -145,6 +145,9 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 			return false, 499
 		}
 	}
+	if !stream {
+		cc.in.release() // the request is read: the upstream's answer is awaited without a read buffer
+	}
 	replayable := !stream
 	idem := idempotent(r.method)
 	now := time.Now()

@@ -16,8 +16,9 @@ import (
 type clientConn struct {
 	h      *Handler
 	c      net.Conn
-	br     *bufio.Reader
-	bw     *bufio.Writer // taken from its pool with the first request head
+	br     *bufio.Reader // held only while a request is read (see lazyReader)
+	bw     *bufio.Writer // held only while a response is written
+	in     lazyReader
 	rd     clientReader
 	wr     clientWriter
 	tls    bool
@@ -56,7 +57,8 @@ func (cc *clientConn) serve() {
 	h := cc.h
 	for first := true; ; first = false {
 		cc.releaseWriter()
-		if h.draining.Load() && cc.br.Buffered() == 0 {
+		cc.in.release()
+		if h.draining.Load() && cc.in.buffered() == 0 {
 			// The drain started after the last response went out
 			// without Connection: close, so the client may have sent
 			// its next request already: give it drainGrace like an idle
@@ -67,7 +69,12 @@ func (cc *clientConn) serve() {
 		} else if cc.enterIdle(h.nowNS(), first) {
 			return
 		}
-		err := cc.req.readHead(cc.br)
+		err := cc.in.wait()
+		if err == nil {
+			err = cc.req.readHead(cc.br)
+		} else {
+			cc.req.reset() // nothing of a head arrived
+		}
 		if why := cc.leave(); why != intrNone {
 			if err != nil {
 				if why == intrHeader && len(cc.req.buf) > 0 {

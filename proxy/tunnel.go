@@ -39,7 +39,7 @@ func (cc *clientConn) runTunnel(uc *upConn) {
 		return
 	}
 	// Bytes the client sent right after its request go upstream first.
-	if n := cc.br.Buffered(); n > 0 {
+	if n := cc.in.buffered(); n > 0 {
 		extra, _ := cc.br.Peek(n)
 		if _, err := uc.Conn.Write(extra); err != nil {
 			uc.close()
