@@ -31,7 +31,7 @@ conformance: ## edgectl vs nginx vs HAProxy on hostile requests and responses (p
 e2e: ## full-fleet tests: deploy over SSH to systemd VPS in namespaces (root; also part of make test)
 	$(GO) test -count=1 -v -timeout 20m ./e2e/ ./internal/testbed/
 
-bench: setup build ## agent vs nginx on loopback, under a slow-client attack too, plus Go micro-benchmarks; EDGECTL_BENCH_BASELINE=old-binary adds a before/after column
+bench: setup build ## agent vs HAProxy, nginx and Caddy on loopback (CPU us/req, RSS, 64/256/1024 connections), under a slow-client attack too, plus Go micro-benchmarks; EDGECTL_BENCH_BASELINE=old-binary adds a before/after column
 	$(GO) test -run XXX -bench . -benchmem ./proxy/
 	bash scripts/bench.sh
 	EDGECTL_SWEEP_SCALE=1 $(GO) test -count=1 -run TestSweepScale -v ./sweep/ | grep -E 'MEASURED|addresses \(|^(ok|FAIL|---)'

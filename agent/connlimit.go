@@ -1,12 +1,14 @@
 package agent
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -190,6 +192,15 @@ func (c *limitedConn) Close() error {
 		c.lim.release(c.ip)
 	}
 	return err
+}
+
+// SyscallConn is the socket's: limitedConn buffers nothing, so the proxy
+// may wait for a request on the socket itself holding no read buffer.
+func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.ErrUnsupported
 }
 
 // CloseWrite, ReadFrom and WriteTo keep the TCP fast paths (half-close,

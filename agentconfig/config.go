@@ -198,7 +198,10 @@ type Upstream struct {
 	// Keepalive is the number of idle connections kept per server for each
 	// CPU. nginx's `keepalive N` caches N per worker process with one worker
 	// per CPU; the agent keeps the same total, so 32 on a 2-CPU host keeps
-	// up to 64 idle connections. 0 disables keepalive.
+	// up to 64 idle connections. Above that, a connection coming back
+	// from a burst of concurrent requests stays idle for up to a second
+	// (at most 1024 of them), so the next burst reuses it rather than
+	// connecting again (HAProxy's pool-purge-delay). 0 disables keepalive.
 	Keepalive *int `yaml:"keepalive"`
 	// KeepaliveTimeout closes idle connections older than this (default
 	// 60s). An idle connection is reused only if its last response was

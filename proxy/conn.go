@@ -15,8 +15,9 @@ import (
 // upConn is a connection to a peer with its buffers.
 type upConn struct {
 	net.Conn
-	br        *bufio.Reader
-	bw        *bufio.Writer
+	br        *bufio.Reader // held only while a response is read (see lazyReader)
+	bw        *bufio.Writer // held only while a request is written
+	in        lazyReader
 	peer      *Peer
 	idleSince time.Time
 	reused    bool
@@ -32,6 +33,9 @@ type upConn struct {
 type upIO struct{ uc *upConn }
 
 func (x upIO) Read(p []byte) (int, error) {
+	if x.uc.in.fd >= 0 {
+		return x.uc.in.readRaw(p)
+	}
 	if d := x.uc.readTO; d > 0 {
 		_ = x.uc.Conn.SetReadDeadline(time.Now().Add(d))
 	}
@@ -52,21 +56,34 @@ var (
 
 func newUpConn(c net.Conn, p *Peer) *upConn {
 	uc := &upConn{Conn: c, peer: p}
-	uc.br = upReaderPool.Get().(*bufio.Reader)
-	uc.br.Reset(upIO{uc})
-	uc.bw = upWriterPool.Get().(*bufio.Writer)
-	uc.bw.Reset(upIO{uc})
+	_, isTLS := c.(*tls.Conn)
+	uc.in.init(&uc.br, &upReaderPool, upIO{uc}, c, !isTLS)
 	return uc
+}
+
+// takeWriter gets the request writer from its pool: a connection holds one
+// only while it sends a request, not while it waits for the response or
+// sits in the keepalive pool.
+func (c *upConn) takeWriter() {
+	if c.bw == nil {
+		c.bw = upWriterPool.Get().(*bufio.Writer)
+		c.bw.Reset(upIO{c})
+	}
+}
+
+// releaseWriter gives the writer back once the request is sent.
+func (c *upConn) releaseWriter() {
+	if c.bw != nil && c.bw.Buffered() == 0 {
+		c.bw.Reset(nil)
+		upWriterPool.Put(c.bw)
+		c.bw = nil
+	}
 }
 
 // close closes the socket and recycles the buffers.
 func (c *upConn) close() {
 	_ = c.Conn.Close()
-	if c.br != nil {
-		c.br.Reset(nil)
-		upReaderPool.Put(c.br)
-		c.br = nil
-	}
+	c.in.drop()
 	if c.bw != nil {
 		c.bw.Reset(nil)
 		upWriterPool.Put(c.bw)
@@ -107,12 +124,25 @@ func (ip *idlePool) get(now time.Time, maxIdle time.Duration) *upConn {
 	return nil
 }
 
-// put keeps c for reuse, or closes it when the pool holds max already.
+// Beyond keepalive, the pool holds a surplus for surplusIdle: under many
+// concurrent requests the number of busy upstream connections swings by
+// more than keepalive from one moment to the next, and closing every
+// connection above it as it comes back would make the next swing dial them
+// again (a connect and a close per request at 1,024 client connections).
+// The reaper closes a surplus connection once it has been idle this long
+// (HAProxy's pool-purge-delay does the same); maxSurplus caps the surplus.
+const (
+	surplusIdle = time.Second
+	maxSurplus  = 1024
+)
+
+// put keeps c for reuse, or closes it when the pool holds max plus the
+// largest surplus already.
 func (ip *idlePool) put(c *upConn, max int, now time.Time) {
 	c.idleSince = now
 	c.reused = true
 	ip.mu.Lock()
-	if len(ip.conns) < max {
+	if len(ip.conns) < max+maxSurplus {
 		ip.conns = append(ip.conns, c)
 		ip.mu.Unlock()
 		return
@@ -121,13 +151,16 @@ func (ip *idlePool) put(c *upConn, max int, now time.Time) {
 	c.close()
 }
 
-// reap closes connections idle longer than maxIdle.
-func (ip *idlePool) reap(now time.Time, maxIdle time.Duration) {
+// reap closes connections idle longer than maxIdle, and those beyond the
+// newest max that have been idle for surplusIdle.
+func (ip *idlePool) reap(now time.Time, maxIdle time.Duration, max int) {
 	ip.mu.Lock()
 	keep := ip.conns[:0]
 	var old []*upConn
-	for _, c := range ip.conns {
-		if now.Sub(c.idleSince) > maxIdle {
+	surplus := len(ip.conns) - max // the oldest come first (LIFO stack)
+	for i, c := range ip.conns {
+		idle := now.Sub(c.idleSince)
+		if idle > maxIdle || (i < surplus && idle >= surplusIdle) {
 			old = append(old, c)
 		} else {
 			keep = append(keep, c)
@@ -175,7 +208,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // sent unexpected bytes), with one non-blocking MSG_PEEK on the socket. A
 // Go read with a past deadline would not even ask the kernel.
 func peerClosed(c *upConn) bool {
-	if c.br.Buffered() > 0 {
+	if c.in.buffered() > 0 {
 		return true // bytes on an idle connection: protocol error
 	}
 	nc := c.Conn

@@ -19,6 +19,7 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 	// One deadline bounds sending the request and the wait for the head.
 	_ = uc.SetDeadline(time.Now().Add(u.responseTO))
 	cc.out = cc.appendRequestHead(cc.out[:0], p)
+	uc.takeWriter()
 	_, _ = uc.bw.Write(cc.out)
 	if !stream && len(cc.body) > 0 {
 		_, _ = uc.bw.Write(cc.body)
@@ -35,6 +36,8 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 		}
 		return attemptRetry, failStatus(err), false, err
 	}
+	uc.releaseWriter()
+	uc.in.release() // the wait for the response holds no buffer
 	if stream {
 		// The body may have taken long: the response wait starts now.
 		_ = uc.SetReadDeadline(time.Now().Add(u.responseTO))
@@ -44,7 +47,11 @@ func (cc *clientConn) exchange(u *Upstream, p *Peer, uc *upConn, start time.Time
 	// Expect: 100-continue ourselves).
 	resp := &cc.resp
 	for interims := 0; ; interims++ {
-		err = resp.readHead(uc.br)
+		if err = uc.in.wait(); err == nil {
+			err = resp.readHead(uc.br)
+		} else {
+			resp.reset()
+		}
 		if err == nil {
 			err = resp.parseResponse()
 		}
@@ -104,6 +111,7 @@ func upgradeOffered(asked, got []byte) bool {
 func (cc *clientConn) streamBody(u *Upstream, uc *upConn) (int, error) {
 	r := &cc.req
 	if r.expect100 {
+		cc.ensureWriter()
 		_, _ = cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 		if err := cc.bw.Flush(); err != nil {
 			uc.close()
@@ -190,6 +198,7 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 	b = append(b, "\r\n"...)
 	cc.out = b
 	sent := cc.wr.sent
+	cc.ensureWriter()
 	if _, err := cc.bw.Write(b); err != nil {
 		uc.close()
 		return false, err
@@ -227,6 +236,7 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 		// A response without a body that came with bytes after its head
 		// may have more on the way: look before the next reuse.
 		uc.verify = frame == frameNone
+		uc.in.release()
 		p.idle.put(uc, u.keepalive, time.Now())
 	} else {
 		uc.close()

@@ -124,6 +124,7 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 	cc.body = cc.body[:0]
 	if !stream && r.contentLength > 0 {
 		if r.expect100 {
+			cc.ensureWriter()
 			_, _ = cc.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
 			if err := cc.bw.Flush(); err != nil {
 				return false, 499
@@ -143,6 +144,9 @@ func (cc *clientConn) forward(u *Upstream, e *entry) (keep bool, status int) {
 			}
 			return false, 499
 		}
+	}
+	if !stream {
+		cc.in.release() // the request is read: the upstream's answer is awaited without a read buffer
 	}
 	replayable := !stream
 	idem := idempotent(r.method)

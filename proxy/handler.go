@@ -154,9 +154,8 @@ func (h *Handler) ServeConnFrom(c net.Conn, isTLS bool, remote string) {
 	cc := clientConnPool.Get().(*clientConn)
 	cc.h, cc.c, cc.tls = h, c, isTLS
 	cc.rd.cc, cc.wr.cc = cc, cc
-	cc.br = clientReaderPool.Get().(*bufio.Reader)
-	cc.br.Reset(&cc.rd)
-	cc.bw = nil
+	cc.br, cc.bw = nil, nil
+	cc.in.init(&cc.br, &clientReaderPool, &cc.rd, c, !isTLS)
 	if remote == "" {
 		cc.peer, cc.remote = remoteIP(c)
 	} else {
@@ -173,8 +172,7 @@ func (h *Handler) ServeConnFrom(c net.Conn, isTLS bool, remote string) {
 	delete(h.live, cc)
 	h.mu.Unlock()
 	_ = c.Close()
-	cc.br.Reset(nil)
-	clientReaderPool.Put(cc.br)
+	cc.in.drop()
 	if cc.bw != nil {
 		cc.bw.Reset(nil)
 		clientWriterPool.Put(cc.bw)

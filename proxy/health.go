@@ -185,9 +185,11 @@ func (u *Upstream) checkLoop(p *Peer) {
 
 func (u *Upstream) reapLoop() {
 	defer u.healthWG.Done()
-	every := u.keepaliveTO / 2
-	if every < time.Second {
-		every = time.Second
+	// Every second at least: a surplus above keepalive is closed about
+	// surplusIdle after it was last used.
+	every := min(u.keepaliveTO/2, surplusIdle)
+	if every < 100*time.Millisecond {
+		every = 100 * time.Millisecond
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -197,7 +199,7 @@ func (u *Upstream) reapLoop() {
 			return
 		case now := <-t.C:
 			for _, p := range u.peers {
-				p.idle.reap(now, u.keepaliveTO)
+				p.idle.reap(now, u.keepaliveTO, u.keepalive)
 			}
 		}
 	}

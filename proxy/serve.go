@@ -16,8 +16,9 @@ import (
 type clientConn struct {
 	h      *Handler
 	c      net.Conn
-	br     *bufio.Reader
-	bw     *bufio.Writer // taken from its pool with the first request head
+	br     *bufio.Reader // held only while a request is read (see lazyReader)
+	bw     *bufio.Writer // held only while a response is written
+	in     lazyReader
 	rd     clientReader
 	wr     clientWriter
 	tls    bool
@@ -55,7 +56,9 @@ const drainGrace = 250 * time.Millisecond
 func (cc *clientConn) serve() {
 	h := cc.h
 	for first := true; ; first = false {
-		if h.draining.Load() && cc.br.Buffered() == 0 {
+		cc.releaseWriter()
+		cc.in.release()
+		if h.draining.Load() && cc.in.buffered() == 0 {
 			// The drain started after the last response went out
 			// without Connection: close, so the client may have sent
 			// its next request already: give it drainGrace like an idle
@@ -66,11 +69,15 @@ func (cc *clientConn) serve() {
 		} else if cc.enterIdle(h.nowNS(), first) {
 			return
 		}
-		err := cc.req.readHead(cc.br)
+		err := cc.in.wait()
+		if err == nil {
+			err = cc.req.readHead(cc.br)
+		} else {
+			cc.req.reset() // nothing of a head arrived
+		}
 		if why := cc.leave(); why != intrNone {
 			if err != nil {
 				if why == intrHeader && len(cc.req.buf) > 0 {
-					cc.ensureWriter()
 					cc.writeError(408, "request head not received in time", true)
 				}
 				return
@@ -81,7 +88,6 @@ func (cc *clientConn) serve() {
 			// A full request arrived as we were interrupting: serve it,
 			// then close.
 		}
-		cc.ensureWriter()
 		if err != nil {
 			switch {
 			case errors.Is(err, errHeadTooLarge):
@@ -115,13 +121,23 @@ func (cc *clientConn) serve() {
 	}
 }
 
-// ensureWriter takes the response writer from its pool. A connection gets
-// one only once it has sent a request head, so thousands of connections
-// that never finish a head cost their reader only.
+// ensureWriter takes the response writer from its pool. A connection holds
+// one only while it writes a response: thousands of connections that never
+// finish a head, wait for their next request or for an upstream's answer
+// cost no writer.
 func (cc *clientConn) ensureWriter() {
 	if cc.bw == nil {
 		cc.bw = clientWriterPool.Get().(*bufio.Writer)
 		cc.bw.Reset(&cc.wr)
+	}
+}
+
+// releaseWriter gives the writer back once everything in it was sent.
+func (cc *clientConn) releaseWriter() {
+	if cc.bw != nil && cc.bw.Buffered() == 0 {
+		cc.bw.Reset(nil)
+		clientWriterPool.Put(cc.bw)
+		cc.bw = nil
 	}
 }
 
@@ -144,6 +160,7 @@ func errorBody(status int, msg string) []byte {
 
 // writeSimple writes a complete response with a fixed body.
 func (cc *clientConn) writeSimple(status int, hdr []string, body []byte, closeConn bool) {
+	cc.ensureWriter()
 	b := appendStatusLine(cc.out[:0], status, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		b = append(b, hdr[i]...)

@@ -32,9 +32,13 @@ const (
 // that returns bytes records the time.
 type clientReader struct{ cc *clientConn }
 
-func (r *clientReader) Read(p []byte) (int, error) {
+func (r *clientReader) Read(p []byte) (n int, err error) {
 	cc := r.cc
-	n, err := cc.c.Read(p)
+	if cc.in.fd >= 0 {
+		n, err = cc.in.readRaw(p)
+	} else {
+		n, err = cc.c.Read(p)
+	}
 	if n > 0 {
 		cc.lastRead.Store(cc.h.now.Load())
 	}

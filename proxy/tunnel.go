@@ -27,6 +27,7 @@ func (cc *clientConn) runTunnel(uc *upConn) {
 	b = append(b, resp.upgrade...)
 	b = append(b, "\r\n\r\n"...)
 	cc.out = b
+	cc.ensureWriter()
 	_, _ = cc.bw.Write(b)
 	// Bytes the upstream sent right after its 101 ride along.
 	if n := uc.br.Buffered(); n > 0 {
@@ -38,7 +39,7 @@ func (cc *clientConn) runTunnel(uc *upConn) {
 		return
 	}
 	// Bytes the client sent right after its request go upstream first.
-	if n := cc.br.Buffered(); n > 0 {
+	if n := cc.in.buffered(); n > 0 {
 		extra, _ := cc.br.Peek(n)
 		if _, err := uc.Conn.Write(extra); err != nil {
 			uc.close()

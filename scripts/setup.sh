@@ -29,14 +29,15 @@ have() {
 #   ip (namespaces), python3 (asyncio and plain-socket backends), curl,
 #   sshd + ssh (real SSH), systemd-nspawn + debootstrap (the VPS testbed),
 #   nginx (diagnose, bench), nft + iptables-save (firewall cases), flock,
-#   sysctl, haproxy and named + dig (comparisons, RFC 2136 DNS), wrk (bench),
+#   sysctl, haproxy and named + dig (comparisons, RFC 2136 DNS), wrk and
+#   caddy (bench),
 #   gcc (go test -race needs cgo), libnginx-mod-stream (import nginx's
 #   stream case).
 pkgs=(
   ip:iproute2 python3:python3 curl:curl sshd:openssh-server ssh:openssh-client
   ssh-keygen:openssh-client systemd-nspawn:systemd-container debootstrap:debootstrap
   nginx:nginx-light nft:nftables iptables-save:iptables flock:util-linux sysctl:procps
-  haproxy:haproxy named:bind9 dig:bind9-dnsutils wrk:wrk gcc:gcc
+  haproxy:haproxy named:bind9 dig:bind9-dnsutils wrk:wrk caddy:caddy gcc:gcc
 )
 missing=()
 for p in "${pkgs[@]}"; do
