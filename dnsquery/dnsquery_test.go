@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edgectl/edgectl/internal/udptcp"
 	"github.com/miekg/dns"
 )
 
@@ -37,11 +38,7 @@ func serve(t *testing.T, name string, a []string, aaaa []string) string {
 		}
 		w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	pc, ln, err := udptcp.Listen("127.0.0.1", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/edgectl/edgectl/internal/udptcp"
 	"github.com/miekg/dns"
 )
 
@@ -38,24 +39,10 @@ func startDNS(t testing.TB, zone map[string][]string, in func(func() error) erro
 	d.Set(zone)
 	var pc net.PacketConn
 	var ln net.Listener
-	// The same port for UDP and TCP: retry when the UDP port's TCP twin
-	// is taken.
-	var err error
-	for range 20 {
-		err = in(func() error {
-			var err error
-			if pc, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
-				return err
-			}
-			if ln, err = net.Listen("tcp4", pc.LocalAddr().String()); err != nil {
-				pc.Close()
-			}
-			return err
-		})
-		if err == nil {
-			break
-		}
-	}
+	err := in(func() (err error) {
+		pc, ln, err = udptcp.Listen("127.0.0.1", "4")
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
