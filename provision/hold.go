@@ -115,7 +115,7 @@ func withHold(h Host, hd *Hold) (Host, func(context.Context)) {
 					return err
 				}
 			}
-			r.resumeWhenHealthy(ctx)
+			r.resumeWhenHealthy(ctx, host, unit)
 			return nil
 		},
 	}
@@ -171,9 +171,11 @@ func (r *holdRun) pause(ctx context.Context) {
 // resumeWhenHealthy has the agent release the held requests at its first
 // passing check of the restarted backend (every 100 ms, so the deploy
 // need not time it), waits for that, and logs how long requests were
-// held. When that does not happen, it resumes at once: the gate judges
+// held. When that does not happen, or systemd says the unit failed or is
+// restart-looping meanwhile (no check will pass: waiting out hold_timeout
+// would only delay the rollback), it resumes at once: the gate judges
 // the backend.
-func (r *holdRun) resumeWhenHealthy(ctx context.Context) {
+func (r *holdRun) resumeWhenHealthy(ctx context.Context, host remote.Host, unit string) {
 	if r.names == nil {
 		return
 	}
@@ -182,7 +184,23 @@ func (r *holdRun) resumeWhenHealthy(ctx context.Context) {
 	// waits for it too: the restart is done, and a rollback's restart
 	// holds the same way).
 	wait := r.hd.Timeout - time.Since(r.start) + time.Second
-	ans, err := r.c.Resume(ctx, agent.ResumeRequest{Upstreams: names, WhenHealthy: true, WaitMS: max(wait, time.Second).Milliseconds()})
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	failing := make(chan string, 1)
+	go func() {
+		why := watchUnit(wctx, host, unit)
+		if why != "" {
+			cancel() // no check will pass: stop waiting for one
+		}
+		failing <- why
+	}()
+	ans, err := r.c.Resume(wctx, agent.ResumeRequest{Upstreams: names, WhenHealthy: true, WaitMS: max(wait, time.Second).Milliseconds()})
+	cancel()
+	if why := <-failing; why != "" {
+		h.logf("the backend (%s) %s: releasing the held requests now", unit, why)
+		r.release(ctx)
+		return
+	}
 	if err != nil || ans.Status != "resumed" {
 		if err != nil {
 			h.logf("could not have the agent resume %s when the backend is healthy (%v)", joinList(names), err)
@@ -218,3 +236,33 @@ func (r *holdRun) release(ctx context.Context) {
 	}
 	r.h.logf("resumed %s after %s", joinList(names), time.Since(r.start).Round(time.Millisecond))
 }
+
+// watchUnit polls unit every holdWatchInterval until ctx ends and returns
+// why it will not come up by itself (UnitState.Failing), or "" when ctx
+// ended first. A failed poll is not a verdict.
+func watchUnit(ctx context.Context, host remote.Host, unit string) string {
+	baseline := -1
+	t := time.NewTicker(holdWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ""
+		case <-t.C:
+		}
+		st, err := unitState(ctx, host, unit)
+		if err != nil {
+			continue
+		}
+		if baseline < 0 {
+			baseline = st.NRestarts
+		}
+		if why := st.Failing(baseline); why != "" {
+			return why
+		}
+	}
+}
+
+// holdWatchInterval is how often a held restart asks systemd about the
+// backend unit.
+const holdWatchInterval = 500 * time.Millisecond
