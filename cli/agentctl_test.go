@@ -1,19 +1,13 @@
 package cli
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/edgectl/edgectl/agent"
-	"github.com/edgectl/edgectl/agentconfig"
+	"github.com/edgectl/edgectl/agent/agenttest"
 )
 
 // hangingSocket is a unix socket that accepts and never answers.
@@ -51,24 +45,7 @@ func startAgent(t *testing.T) (config, sock string) {
 	ln.Close()
 	config = writeFile(t, dir, "agent.yaml", fmt.Sprintf("listen:\n  - addr: %q\nadmin: %s\naccess_log: \"off\"\ndrain: {delay: 0s, timeout: 1s}\nendpoints: {file: %s}\n",
 		addr, sock, filepath.Join(dir, "endpoints.txt")))
-	cfg, err := agentconfig.Load(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := agent.New(cfg, config, "test", slog.New(slog.DiscardHandler), io.Discard)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-	for i := 0; ; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if i > 200 {
-			t.Fatal("the agent's admin socket did not appear")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	agenttest.Start(t, config)
 	return config, sock
 }
 

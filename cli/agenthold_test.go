@@ -1,21 +1,17 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/edgectl/edgectl/agent"
-	"github.com/edgectl/edgectl/agentconfig"
+	"github.com/edgectl/edgectl/agent/agenttest"
 )
 
 // startHoldAgent runs a real agent in this process with one upstream, api,
@@ -51,24 +47,7 @@ routes:
   - path: /
     upstream: api
 `, addr, sock, filepath.Join(dir, "endpoints.txt"), be.Addr().String()))
-	cfg, err := agentconfig.Load(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := agent.New(cfg, config, "test", slog.New(slog.DiscardHandler), io.Discard)
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-	for i := 0; ; i++ {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if i > 200 {
-			t.Fatal("the agent's admin socket did not appear")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	agenttest.Start(t, config)
 	return sock, "http://" + addr + "/x"
 }
 

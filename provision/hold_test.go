@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -18,7 +17,7 @@ import (
 	"time"
 
 	"github.com/edgectl/edgectl/agent"
-	"github.com/edgectl/edgectl/agentconfig"
+	"github.com/edgectl/edgectl/agent/agenttest"
 	"github.com/edgectl/edgectl/fleet"
 	"github.com/edgectl/edgectl/proxy"
 	"github.com/edgectl/edgectl/remote/remotetest"
@@ -129,24 +128,7 @@ routes:
 `, addr, b.sock, filepath.Join(dir, "endpoints.txt"), b.backendAddr), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := agentconfig.Load(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := agent.New(cfg, config, "test", slog.New(slog.DiscardHandler), io.Discard)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { stop(); <-done })
-	for i := 0; ; i++ {
-		if _, err := os.Stat(b.sock); err == nil {
-			break
-		}
-		if i > 300 {
-			t.Fatal("the agent's admin socket did not appear")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	agenttest.Start(t, config)
 	b.host = remotetest.NewFake("vps1")
 	b.host.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var d net.Dialer
