@@ -124,6 +124,7 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			a.closeListeners()
+			a.handler.StopLoops()
 			table.Close()
 			a.bgCancel()
 		}
@@ -132,6 +133,11 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.handler.Log = a.accessLog
+	if engine := os.Getenv("EDGECTL_ENGINE"); engine == "loops" {
+		if err := a.handler.EnableLoops(0); err != nil {
+			return fmt.Errorf("EDGECTL_ENGINE=%s: %w", engine, err)
+		}
+	}
 	a.acme.Store(newACMEResponder(cfg.ACMEChallengeDir))
 	a.swapEndpoints(cfg)
 	if err := a.openCertStore(cfg); err != nil {
@@ -225,7 +231,7 @@ func (a *Agent) serve(l *listener) {
 		if l.tls {
 			go a.serveTLS(c)
 		} else {
-			go a.handler.ServeConn(c, false)
+			a.handler.ServePlain(c)
 		}
 	}
 }

@@ -194,6 +194,17 @@ func (c *limitedConn) Close() error {
 	return err
 }
 
+// DetachSocket gives the socket to the proxy's event loop, which calls
+// the returned function when it closes the socket: the slot is held until
+// then.
+func (c *limitedConn) DetachSocket() (net.Conn, func()) {
+	return c.Conn, func() {
+		if c.closed.CompareAndSwap(false, true) {
+			c.lim.release(c.ip)
+		}
+	}
+}
+
 // SyscallConn is the socket's: limitedConn buffers nothing, so the proxy
 // may wait for a request on the socket itself holding no read buffer.
 func (c *limitedConn) SyscallConn() (syscall.RawConn, error) {

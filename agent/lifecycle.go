@@ -282,6 +282,7 @@ func (a *Agent) shutdown() {
 		}
 		_ = s.Close()
 	}
+	a.handler.StopLoops()
 	a.handler.Table().Close()
 	a.accessLog.Close()
 	a.bgCancel()

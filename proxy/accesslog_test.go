@@ -11,10 +11,9 @@ import (
 
 func TestAccessLogLine(t *testing.T) {
 	backup := startBackend(t, "127.0.0.1:0", nil)
-	p := startProxy(t, pool([]string{refusedAddr(t, 6), backup.addr + " backup"}, "max_fails: 0"))
 	var out syncbuf.Buffer
 	log := NewAccessLog(&out)
-	p.h.Log = log
+	p := startProxy(t, pool([]string{refusedAddr(t, 6), backup.addr + " backup"}, "max_fails: 0"), func(h *Handler) { h.Log = log })
 	st, _ := get(t, client(), p.url(`/a%22b?q="x"`))
 	if st != 200 {
 		t.Fatalf("status %d", st)

@@ -120,7 +120,8 @@ func (r *repeatReader) Read(p []byte) (int, error) {
 // as the agent's does for proxied traffic.
 func startProxyB(b *testing.B, yaml string) string {
 	b.Helper()
-	p := startProxy(b, yaml)
-	p.h.Local = func(*LocalRequest) *LocalResponse { return nil }
+	p := startProxy(b, yaml, func(h *Handler) {
+		h.Local = func(*LocalRequest) *LocalResponse { return nil }
+	})
 	return p.addr
 }

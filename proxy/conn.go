@@ -61,6 +61,13 @@ func newUpConn(c net.Conn, p *Peer) *upConn {
 	return uc
 }
 
+// unreadPrefix reports whether bytes an event loop read before handing the
+// connection over are still waiting in front of it.
+func (c *upConn) unreadPrefix() bool {
+	pc, ok := c.Conn.(*prefixConn)
+	return ok && len(pc.prefix) > 0
+}
+
 // takeWriter gets the request writer from its pool: a connection holds one
 // only while it sends a request, not while it waits for the response or
 // sits in the keepalive pool.

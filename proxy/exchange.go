@@ -156,30 +156,29 @@ const (
 	frameEOF            // close-delimited to the client too
 )
 
-// relayResponse writes the response head and streams the body to the
-// client, then returns the upstream connection to the pool when it can be
-// reused: only when the response was consumed exactly, with no byte left
-// beyond its framing.
-func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool, err error) {
-	r, resp := &cc.req, &cc.resp
-	keep = cc.clientKeepAlive()
-	frame := frameLength
+// responseFrame chooses how the body of resp goes to the client of req,
+// and whether the client connection may stay open after it.
+func responseFrame(r, resp *head, keep bool) (int, bool) {
 	noBody := asciiEqualFold(r.method, "head") || resp.status == 204 || resp.status == 304 || resp.status < 200
 	switch {
 	case noBody:
-		frame = frameNone
+		return frameNone, keep
 	case resp.chunked && r.minor >= 1:
-		frame = frameChunked
+		return frameChunked, keep
 	case resp.chunked:
-		frame, keep = frameDechunk, false
+		return frameDechunk, false
 	case resp.contentLength >= 0:
-		frame = frameLength
+		return frameLength, keep
 	case r.minor >= 1:
-		frame = frameRechunk
-	default:
-		frame, keep = frameEOF, false
+		return frameRechunk, keep
 	}
-	b := appendStatusLine(cc.out[:0], resp.status, resp.reason)
+	return frameEOF, false
+}
+
+// appendResponseHead appends the head of resp as the client of r gets it
+// with frame: end-to-end fields only, framing written by the agent.
+func appendResponseHead(b []byte, r, resp *head, frame int, keep bool) []byte {
+	b = appendStatusLine(b, resp.status, resp.reason)
 	b = resp.appendEndToEnd(b)
 	switch {
 	case frame == frameChunked || frame == frameRechunk:
@@ -195,8 +194,18 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 	} else if r.minor == 0 {
 		b = append(b, "Connection: keep-alive\r\n"...)
 	}
-	b = append(b, "\r\n"...)
-	cc.out = b
+	return append(b, "\r\n"...)
+}
+
+// relayResponse writes the response head and streams the body to the
+// client, then returns the upstream connection to the pool when it can be
+// reused: only when the response was consumed exactly, with no byte left
+// beyond its framing.
+func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool, err error) {
+	resp := &cc.resp
+	frame, keep := responseFrame(&cc.req, resp, cc.clientKeepAlive())
+	cc.out = appendResponseHead(cc.out[:0], &cc.req, resp, frame, keep)
+	b := cc.out
 	sent := cc.wr.sent
 	cc.ensureWriter()
 	if _, err := cc.bw.Write(b); err != nil {
@@ -260,7 +269,7 @@ func reusableAfter(resp *head, frame int, uc *upConn) bool {
 		return false
 	case frame == frameRechunk || frame == frameEOF:
 		return false
-	case uc.br.Buffered() > 0:
+	case uc.br.Buffered() > 0, uc.unreadPrefix():
 		return false
 	}
 	return true

@@ -45,6 +45,7 @@ type Handler struct {
 	OnHoldEnd func(PauseRecord)
 
 	ctr      *counters
+	loops    *loopSet // nil: a goroutine per connection
 	conns    atomic.Int64
 	draining atomic.Bool
 
@@ -139,6 +140,14 @@ var (
 	clientConnPool   = sync.Pool{New: func() any { return &clientConn{} }}
 )
 
+// ServePlain serves a plain-TCP client connection without blocking: on an
+// event loop after EnableLoops, otherwise on a goroutine of its own.
+func (h *Handler) ServePlain(c net.Conn) {
+	if h.loops == nil || !h.loops.serve(h, c) {
+		go h.ServeConn(c, false)
+	}
+}
+
 // ServeConn serves requests on c until the client closes it, an error
 // occurs or the handler drains. It closes c.
 func (h *Handler) ServeConn(c net.Conn, isTLS bool) {
@@ -149,9 +158,16 @@ func (h *Handler) ServeConn(c net.Conn, isTLS bool) {
 // the client's (an HTTP/2 stream bridged through a pipe): remote is the
 // client IP used for X-Forwarded-For, X-Real-IP and the access log.
 func (h *Handler) ServeConnFrom(c net.Conn, isTLS bool, remote string) {
+	cc := clientConnPool.Get().(*clientConn)
+	h.serveOn(cc, c, isTLS, remote, nil)
+}
+
+// serveOn serves c with cc. With first set, first runs before the request
+// loop and says whether the connection carries on (an event loop handing
+// over a connection in the middle of a response).
+func (h *Handler) serveOn(cc *clientConn, c net.Conn, isTLS bool, remote string, first func(*clientConn) bool) {
 	h.conns.Add(1)
 	defer h.conns.Add(-1)
-	cc := clientConnPool.Get().(*clientConn)
 	cc.h, cc.c, cc.tls = h, c, isTLS
 	cc.rd.cc, cc.wr.cc = cc, cc
 	cc.br, cc.bw = nil, nil
@@ -167,7 +183,9 @@ func (h *Handler) ServeConnFrom(c net.Conn, isTLS bool, remote string) {
 	h.mu.Lock()
 	h.live[cc] = struct{}{}
 	h.mu.Unlock()
-	cc.serve()
+	if first == nil || first(cc) {
+		cc.serve(first == nil)
+	}
 	h.mu.Lock()
 	delete(h.live, cc)
 	h.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,12 @@ import (
 
 	"github.com/edgectl/edgectl/agentconfig"
 )
+
+// testLoops runs the tests' proxies on the event-loop engine
+// (EDGECTL_ENGINE=loops go test ./proxy/): the same tests cover both.
+// One loop, so that the tests' counts of pooled upstream connections hold
+// (each loop keeps its own pool, as each nginx worker does).
+var testLoops = os.Getenv("EDGECTL_ENGINE") == "loops"
 
 // testProxy is a running Handler on 127.0.0.1 with its table.
 type testProxy struct {
@@ -22,8 +29,9 @@ type testProxy struct {
 }
 
 // startProxy builds the table for the agent.yaml text, runs the first
-// health round and serves on a loopback port.
-func startProxy(t testing.TB, yaml string) *testProxy {
+// health round and serves on a loopback port; setup sets the handler's
+// fields (Log, Local) before it serves.
+func startProxy(t testing.TB, yaml string, setup ...func(*Handler)) *testProxy {
 	t.Helper()
 	cfg, err := agentconfig.Parse("test.yaml", []byte(yaml))
 	if err != nil {
@@ -36,6 +44,14 @@ func startProxy(t testing.TB, yaml string) *testProxy {
 	tbl.CheckNow()
 	tbl.Start()
 	h := NewHandler(tbl)
+	for _, f := range setup {
+		f(h) // before any connection: the loops read the handler's fields
+	}
+	if testLoops {
+		if err := h.EnableLoops(1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,11 +62,12 @@ func startProxy(t testing.TB, yaml string) *testProxy {
 			if err != nil {
 				return
 			}
-			go h.ServeConn(c, false)
+			h.ServePlain(c)
 		}
 	}()
 	t.Cleanup(func() {
 		_ = ln.Close()
+		h.StopLoops()
 		h.Table().Close()
 	})
 	return &testProxy{addr: ln.Addr().String(), h: h, ln: ln}

@@ -52,10 +52,12 @@ type clientConn struct {
 // that arrives in the grace is served with Connection: close.
 const drainGrace = 250 * time.Millisecond
 
-// serve runs the request loop until the connection should close.
-func (cc *clientConn) serve() {
+// serve runs the request loop until the connection should close. first
+// says the connection has served no request yet (header_timeout runs from
+// its start).
+func (cc *clientConn) serve(first bool) {
 	h := cc.h
-	for first := true; ; first = false {
+	for ; ; first = false {
 		cc.releaseWriter()
 		cc.in.release()
 		if h.draining.Load() && cc.in.buffered() == 0 {
@@ -161,7 +163,15 @@ func errorBody(status int, msg string) []byte {
 // writeSimple writes a complete response with a fixed body.
 func (cc *clientConn) writeSimple(status int, hdr []string, body []byte, closeConn bool) {
 	cc.ensureWriter()
-	b := appendStatusLine(cc.out[:0], status, nil)
+	cc.out = appendSimple(cc.out[:0], &cc.req, status, hdr, body, closeConn)
+	_, _ = cc.bw.Write(cc.out)
+	_ = cc.bw.Flush()
+}
+
+// appendSimple appends a complete response with a fixed body to b: the
+// answer to req (a HEAD gets the head only) from either engine.
+func appendSimple(b []byte, req *head, status int, hdr []string, body []byte, closeConn bool) []byte {
+	b = appendStatusLine(b, status, nil)
 	for i := 0; i+1 < len(hdr); i += 2 {
 		b = append(b, hdr[i]...)
 		b = append(b, ": "...)
@@ -173,16 +183,14 @@ func (cc *clientConn) writeSimple(status int, hdr []string, body []byte, closeCo
 	b = append(b, "\r\n"...)
 	if closeConn {
 		b = append(b, "Connection: close\r\n"...)
-	} else if cc.req.minor == 0 {
+	} else if req.minor == 0 {
 		b = append(b, "Connection: keep-alive\r\n"...)
 	}
 	b = append(b, "\r\n"...)
-	cc.out = b
-	_, _ = cc.bw.Write(b)
-	if !asciiEqualFold(cc.req.method, "head") {
-		_, _ = cc.bw.Write(body)
+	if !asciiEqualFold(req.method, "head") {
+		b = append(b, body...)
 	}
-	_ = cc.bw.Flush()
+	return b
 }
 
 // clientKeepAlive reports whether the connection may serve another request
