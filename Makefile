@@ -17,8 +17,9 @@ build: ## build bin/edgectl for this machine
 cross: ## dist/edgectl-linux-{amd64,arm64}: what deploy uploads to hosts of another architecture
 	for a in amd64 arm64; do CGO_ENABLED=0 GOOS=linux GOARCH=$$a $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/edgectl-linux-$$a ./cmd/edgectl || exit 1; done
 
-test: setup ## unit and integration tests (root-only namespace tests, and tests whose tool is missing, skip with a reason)
+test: setup ## unit and integration tests (root-only namespace tests, and tests whose tool is missing, skip with a reason); the data plane on both engines
 	$(GO) test -count=1 -timeout 30m ./...
+	EDGECTL_ENGINE=goroutines $(GO) test -count=1 ./proxy/ ./agent/ ./conformance/
 	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC)" >/dev/null; then \
 	  echo "$(GO) test -count=1 -race ./proxy/ ./agent/ ./remote/ ./sweep/ ./provision/"; \
 	  $(GO) test -count=1 -race ./proxy/ ./agent/ ./remote/ ./sweep/ ./provision/; \

@@ -30,15 +30,17 @@ type Status struct {
 	// file it installed.
 	ConfigSHA256 string `json:"config_sha256"`
 	// Deploy is set while a deploy says it is changing this host.
-	Deploy      *DeployMark            `json:"deploy,omitempty"`
-	Reloads     uint64                 `json:"reloads"`
-	ReloadError string                 `json:"reload_error,omitempty"`
-	Listeners   []string               `json:"listeners"`
-	Streams     []StreamStatus         `json:"streams"`
-	Connections int64                  `json:"connections"`
-	Upstreams   []proxy.UpstreamStatus `json:"upstreams"`
-	Certs       []certstore.CertStatus `json:"certificates"`
-	Endpoints   *EndpointsStatus       `json:"endpoints,omitempty"`
+	Deploy      *DeployMark    `json:"deploy,omitempty"`
+	Reloads     uint64         `json:"reloads"`
+	ReloadError string         `json:"reload_error,omitempty"`
+	Listeners   []string       `json:"listeners"`
+	Streams     []StreamStatus `json:"streams"`
+	Connections int64          `json:"connections"`
+	// Engine serves the plain HTTP listeners: "loops" or "goroutines".
+	Engine    string                 `json:"engine"`
+	Upstreams []proxy.UpstreamStatus `json:"upstreams"`
+	Certs     []certstore.CertStatus `json:"certificates"`
+	Endpoints *EndpointsStatus       `json:"endpoints,omitempty"`
 }
 
 // DeployMark is what `edgectl deploy` tells the agent (POST /deploy on the
@@ -78,7 +80,7 @@ func (a *Agent) Status() Status {
 	s := Status{
 		Version: a.Version, PID: os.Getpid(), Started: a.started, Draining: a.draining.Load(),
 		Config: a.cfgPath, ConfigSHA256: a.cfg.Load().SHA256, Deploy: a.deployMark(),
-		Connections: a.handler.Conns(), Reloads: a.reloads.Load(),
+		Connections: a.handler.Conns(), Engine: a.handler.Engine(), Reloads: a.reloads.Load(),
 		Upstreams: a.handler.Table().Status(time.Now()),
 		Listeners: []string{}, Streams: []StreamStatus{}, Certs: []certstore.CertStatus{},
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,10 +134,8 @@ func (a *Agent) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.handler.Log = a.accessLog
-	if engine := os.Getenv("EDGECTL_ENGINE"); engine == "loops" {
-		if err := a.handler.EnableLoops(0); err != nil {
-			return fmt.Errorf("EDGECTL_ENGINE=%s: %w", engine, err)
-		}
+	if err := a.chooseEngine(os.Getenv("EDGECTL_ENGINE")); err != nil {
+		return err
 	}
 	a.acme.Store(newACMEResponder(cfg.ACMEChallengeDir))
 	a.swapEndpoints(cfg)
@@ -204,6 +203,26 @@ func (a *Agent) openAccessLog(cfg *agentconfig.Config) error {
 			return fmt.Errorf("open access_log: %w", err)
 		}
 		a.accessLog = proxy.NewAccessLog(f)
+	}
+	return nil
+}
+
+// chooseEngine sets up the engine for plain HTTP listeners: the event
+// loops on Linux (the default, or "loops"), or a goroutine per connection
+// ("goroutines"), the fallback an operator can switch to with
+// EDGECTL_ENGINE in the unit's environment.
+func (a *Agent) chooseEngine(engine string) error {
+	switch engine {
+	case "", "loops":
+		if runtime.GOOS != "linux" && engine == "" {
+			return nil
+		}
+		if err := a.handler.EnableLoops(0); err != nil {
+			return fmt.Errorf("EDGECTL_ENGINE=%s: %w", engine, err)
+		}
+	case "goroutines":
+	default:
+		return fmt.Errorf("EDGECTL_ENGINE=%s: unknown engine (want loops or goroutines)", engine)
 	}
 	return nil
 }

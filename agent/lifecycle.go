@@ -52,7 +52,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.inh.signalReady(); err != nil {
 		a.Log.Warn("could not tell the previous process we are ready", "error", err.Error())
 	}
-	a.Log.Info("agent ready", "version", a.Version, "config", a.cfgPath, "pid", os.Getpid(), "upgraded", parent)
+	a.Log.Info("agent ready", "version", a.Version, "config", a.cfgPath, "pid", os.Getpid(), "upgraded", parent, "engine", a.handler.Engine())
 
 	for {
 		select {

@@ -46,6 +46,7 @@ type Handler struct {
 
 	ctr      *counters
 	loops    *loopSet // nil: a goroutine per connection
+	lctr     loopCounters
 	conns    atomic.Int64
 	draining atomic.Bool
 
@@ -139,6 +140,15 @@ var (
 	clientWriterPool = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 16<<10) }}
 	clientConnPool   = sync.Pool{New: func() any { return &clientConn{} }}
 )
+
+// Engine names what serves plain connections: "loops" after EnableLoops,
+// otherwise "goroutines".
+func (h *Handler) Engine() string {
+	if h.loops != nil {
+		return "loops"
+	}
+	return "goroutines"
+}
 
 // ServePlain serves a plain-TCP client connection without blocking: on an
 // event loop after EnableLoops, otherwise on a goroutine of its own.

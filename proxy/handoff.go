@@ -3,7 +3,25 @@ package proxy
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 )
+
+// Why an event loop handed a connection to the goroutine engine.
+const (
+	handoffBody     = iota // the request has a body (or Expect)
+	handoffUpgrade         // the request asks for a protocol switch
+	handoffUpstream        // the upstream is HTTPS or held by a pause
+	handoffResponse        // the response is chunked or close-delimited
+	numHandoffs
+)
+
+var handoffNames = [numHandoffs]string{"request_body", "upgrade", "upstream", "response_framing"}
+
+// loopCounters count what the event loops serve and hand over.
+type loopCounters struct {
+	requests atomic.Uint64 // answered in a loop
+	handoffs [numHandoffs]atomic.Uint64
+}
 
 // prefixConn is a connection whose first bytes were read already (by an
 // event loop that handed the connection over): Read returns them first.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,11 +16,12 @@ import (
 	"github.com/edgectl/edgectl/agentconfig"
 )
 
-// testLoops runs the tests' proxies on the event-loop engine
-// (EDGECTL_ENGINE=loops go test ./proxy/): the same tests cover both.
+// testLoops runs the tests' proxies on the event-loop engine, the agent's
+// default on Linux; EDGECTL_ENGINE=goroutines go test ./proxy/ runs them on
+// the goroutine engine: the same tests cover both.
 // One loop, so that the tests' counts of pooled upstream connections hold
 // (each loop keeps its own pool, as each nginx worker does).
-var testLoops = os.Getenv("EDGECTL_ENGINE") == "loops"
+var testLoops = runtime.GOOS == "linux" && os.Getenv("EDGECTL_ENGINE") != "goroutines"
 
 // testProxy is a running Handler on 127.0.0.1 with its table.
 type testProxy struct {

@@ -52,6 +52,9 @@ type loopSet struct {
 // EnableLoops makes ServePlain hand plain connections to n event loops
 // (n <= 0: one per GOMAXPROCS). Call it before serving.
 func (h *Handler) EnableLoops(n int) error {
+	if h.loops != nil {
+		return nil
+	}
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
@@ -492,9 +495,10 @@ func fdConn(fd int, name string) (net.Conn, error) {
 }
 
 // readFD reads what fd has into *buf (taking a buffer from l when it has
-// none) until a short read drains the socket, the buffer holds max bytes,
-// or the peer closed (eof) or failed (err).
-func (l *evLoop) readFD(fd int, buf *[]byte, max int) (eof bool, err error) {
+// none) until a short read drains the socket, the peer closed (eof) or
+// failed (err), or the buffer holds max bytes: then full says the socket
+// may hold more, and no new edge will say so.
+func (l *evLoop) readFD(fd int, buf *[]byte, max int) (full, eof bool, err error) {
 	for {
 		b := *buf
 		if b == nil {
@@ -503,7 +507,7 @@ func (l *evLoop) readFD(fd int, buf *[]byte, max int) (eof bool, err error) {
 		if cap(b)-len(b) < 512 {
 			if len(b) >= max {
 				*buf = b
-				return false, nil
+				return true, false, nil
 			}
 			nb := make([]byte, len(b), min(2*cap(b), max+loopBufSize))
 			copy(nb, b)
@@ -519,15 +523,15 @@ func (l *evLoop) readFD(fd int, buf *[]byte, max int) (eof bool, err error) {
 			n = 0
 		case rerr != nil:
 			*buf = l.keepBuf(b)
-			return false, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", rerr)}
+			return false, false, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", rerr)}
 		case n == 0:
 			*buf = l.keepBuf(b)
-			return true, nil
+			return false, true, nil
 		}
 		b = b[:len(b)+n]
 		*buf = l.keepBuf(b)
 		if n < len(room) {
-			return false, nil // short read or EAGAIN: drained
+			return false, false, nil // short read or EAGAIN: drained
 		}
 	}
 }

@@ -25,6 +25,7 @@ type lclient struct {
 	release func() // the connection limit's slot
 	cc      *clientConn
 	in      []byte // read and not yet used
+	scan    headScan
 	out     []byte // to write
 	closed  bool
 
@@ -66,19 +67,15 @@ func (c *lclient) onEvent(ev uint32) {
 func (c *lclient) step() {
 	for !c.closed && c.state == lcIdle && len(c.out) == 0 {
 		if c.readable && len(c.in) <= maxHeadBytes {
-			c.readable = false
-			eof, err := c.l.readFD(c.fd, &c.in, maxHeadBytes+1)
+			full, eof, err := c.l.readFD(c.fd, &c.in, maxHeadBytes+1)
 			if err != nil {
 				c.close()
 				return
 			}
-			if eof {
-				c.eof = true
-			} else if len(c.in) > maxHeadBytes {
-				c.readable = true // the buffer filled: more may wait
-			}
+			c.readable = full // the buffer filled: more may wait
+			c.eof = c.eof || eof
 		}
-		start, end, ok := scanHead(c.in)
+		start, end, ok := c.scan.find(c.in)
 		if !ok {
 			switch {
 			case len(c.in)-start > maxHeadBytes:
@@ -91,32 +88,12 @@ func (c *lclient) step() {
 			}
 			if len(c.in) == start && start > 0 {
 				c.in = c.l.keepBuf(c.in[:0]) // only blank lines
+				c.scan.reset()
 			}
 			return
 		}
 		c.request(start, end)
 	}
-}
-
-// scanHead finds a complete head in b the way readHead reads one: blank
-// lines before it are skipped, it ends at the first blank line. It
-// returns where the head starts and ends (after its blank line).
-func scanHead(b []byte) (start, end int, ok bool) {
-	lineStart := 0
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
-		}
-		if isBlank(b[lineStart : i+1]) {
-			if lineStart == start {
-				start = i + 1 // a blank line before the head
-			} else {
-				return start, i + 1, true
-			}
-		}
-		lineStart = i + 1
-	}
-	return start, 0, false
 }
 
 // resume goes on with the requests the client sent meanwhile, once the
@@ -143,6 +120,7 @@ func (c *lclient) request(start, end int) {
 	r.buf = append(r.buf, c.in[start:end]...)
 	c.in = c.in[:copy(c.in, c.in[end:])]
 	c.in = c.l.keepBuf(c.in)
+	c.scan.reset()
 	c.headAt = 0
 	c.start = time.Now()
 	if err := r.parseRequest(); err != nil {
@@ -156,8 +134,12 @@ func (c *lclient) request(start, end int) {
 		}
 		return
 	}
-	if r.chunked || r.contentLength > 0 || r.expect100 || r.upgradeRequested() {
-		c.handoff()
+	switch {
+	case r.chunked || r.contentLength > 0 || r.expect100:
+		c.handoff(handoffBody)
+		return
+	case r.upgradeRequested():
+		c.handoff(handoffUpgrade)
 		return
 	}
 	h := c.l.h
@@ -197,7 +179,7 @@ func (c *lclient) request(start, end int) {
 	}
 	u := rt.up
 	if u.tlsConfig != nil || u.keepalive <= 0 || u.hold.cur.Load() != nil {
-		c.handoff()
+		c.handoff(handoffUpstream)
 		return
 	}
 	c.begin()
@@ -218,6 +200,7 @@ func (c *lclient) begin() {
 // finish ends the request whose answer is in c.out: the access log line,
 // then the write.
 func (c *lclient) finish(keep bool) {
+	c.l.h.lctr.requests.Add(1)
 	c.l.h.Log.write(&c.e, &c.cc.logBuf)
 	c.state = lcIdle
 	c.idleSince = c.l.nowNS
@@ -271,6 +254,7 @@ func (c *lclient) try(p *Peer) {
 	p.inflight.Add(1)
 	c.up, up.c = up, c
 	up.head, up.interims, up.verify = 0, 0, false
+	up.scan.reset()
 	up.out = c.cc.appendRequestHead(up.out[:0], p)
 	if up.connecting {
 		up.deadline = c.l.nowNS + int64(c.u.connectTO)
@@ -421,7 +405,8 @@ func (c *lclient) detach(prefix []byte) (*prefixConn, error) {
 
 // handoff gives the connection to the goroutine engine with the head it
 // sent and what followed, to be served from the start of that request.
-func (c *lclient) handoff() {
+func (c *lclient) handoff(why int) {
+	c.l.h.lctr.handoffs[why].Add(1)
 	prefix := append(append([]byte(nil), c.cc.req.buf...), c.in...)
 	c.in = c.l.keepBuf(c.in[:0])
 	conn, err := c.detach(prefix)
@@ -440,6 +425,7 @@ func (c *lclient) handoff() {
 // a response the loop does not buffer (chunked, close-delimited, large).
 func (c *lclient) handoffResponse(up *lup, rest []byte) {
 	l, h := c.l, c.l.h
+	h.lctr.handoffs[handoffResponse].Add(1)
 	pending := append([]byte(nil), c.in...)
 	c.in = l.keepBuf(c.in[:0])
 	l.forget(up.fd)
@@ -551,9 +537,10 @@ type lup struct {
 	u          *Upstream
 	c          *lclient // the client whose request it carries; nil while idle
 	in, out    []byte
+	scan       headScan
 	connecting bool
 	reused     bool
-	verify     bool  // look for unexpected bytes before reuse
+	verify     bool // look for unexpected bytes before reuse
 	closed     bool
 	idleSince  int64 // in the idle pool since (loop clock)
 	deadline   int64 // connect, response or body read deadline; 0 none
@@ -563,6 +550,7 @@ type lup struct {
 	keep       bool  // the client connection stays open after it
 	remaining  int64 // body bytes still to relay
 	dirty      bool  // bytes beyond the response arrived: never reused
+	readable   bool  // an edge arrived since the socket was last drained
 	paused     bool  // not read while the client is behind
 }
 
@@ -615,6 +603,7 @@ func (up *lup) onEvent(ev uint32) {
 		}
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		up.readable = true
 		up.response()
 	}
 }
@@ -638,29 +627,33 @@ func (up *lup) flush() bool {
 // client has loopMaxBody unwritten the server is not read (the socket
 // stays readable: flush comes back here).
 func (up *lup) response() {
-	c := up.c
-	if up.head == 0 {
-		if !up.readHead() {
+	for up.readable && up.c != nil && !up.closed {
+		if up.head == 0 {
+			if !up.readHead() {
+				return
+			}
+			continue
+		}
+		if len(up.c.out) > loopMaxBody {
+			up.paused = true
 			return
 		}
+		up.paused = false
+		full, eof, err := up.l.readFD(up.fd, &up.in, loopMaxBody)
+		up.readable = full
+		up.relayBody(eof, err)
 	}
-	if len(c.out) > loopMaxBody {
-		up.paused = true
-		return
-	}
-	up.paused = false
-	eof, err := up.l.readFD(up.fd, &up.in, loopMaxBody)
-	up.relayBody(eof, err)
 }
 
 // readHead reads until the final response head is parsed and the answer
 // started; false when the exchange ended or waits for more.
 func (up *lup) readHead() bool {
 	c := up.c
-	eof, err := up.l.readFD(up.fd, &up.in, maxHeadBytes+1)
+	full, eof, err := up.l.readFD(up.fd, &up.in, maxHeadBytes+1)
+	up.readable = full
 	resp := &c.cc.resp
 	for {
-		start, end, ok := scanHead(up.in)
+		start, end, ok := up.scan.find(up.in)
 		if !ok {
 			switch {
 			case len(up.in)-start > maxHeadBytes:
@@ -683,6 +676,7 @@ func (up *lup) readHead() bool {
 			return false
 		}
 		up.in = up.in[:copy(up.in, up.in[end:])]
+		up.scan.reset()
 		if resp.status >= 200 || resp.status == 101 {
 			break
 		}
@@ -723,7 +717,7 @@ func (up *lup) readHead() bool {
 		up.deadline = up.l.nowNS + int64(up.u.readTO)
 	}
 	up.relayBody(eof, err)
-	return false
+	return up.c != nil
 }
 
 // relayBody moves what up.in holds of the body to the client and ends the

@@ -138,6 +138,16 @@ func (h *Handler) WriteMetrics(w io.Writer) error {
 	fmt.Fprintln(bw, "# HELP edgectl_connections Open client connections.")
 	fmt.Fprintln(bw, "# TYPE edgectl_connections gauge")
 	fmt.Fprintf(bw, "edgectl_connections %d\n", h.conns.Load())
+	if h.loops != nil {
+		fmt.Fprintln(bw, "# HELP edgectl_loop_requests_total Requests answered on the event loops.")
+		fmt.Fprintln(bw, "# TYPE edgectl_loop_requests_total counter")
+		fmt.Fprintf(bw, "edgectl_loop_requests_total %d\n", h.lctr.requests.Load())
+		fmt.Fprintln(bw, "# HELP edgectl_loop_handoffs_total Connections the event loops handed to the general engine, by reason.")
+		fmt.Fprintln(bw, "# TYPE edgectl_loop_handoffs_total counter")
+		for i, name := range handoffNames {
+			fmt.Fprintf(bw, "edgectl_loop_handoffs_total{reason=%s} %d\n", q(name), h.lctr.handoffs[i].Load())
+		}
+	}
 	return bw.Flush()
 }
 

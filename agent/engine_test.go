@@ -1,0 +1,44 @@
+package agent
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/edgectl/edgectl/proxy"
+)
+
+// TestChooseEngine: EDGECTL_ENGINE picks the engine of the plain HTTP
+// listeners; the event loops are the default on Linux.
+func TestChooseEngine(t *testing.T) {
+	def := "goroutines"
+	if runtime.GOOS == "linux" {
+		def = "loops"
+	}
+	tests := []struct{ env, want, err string }{
+		{"", def, ""},
+		{"goroutines", "goroutines", ""},
+		{"loops", "loops", ""},
+		{"epoll", "", "EDGECTL_ENGINE=epoll: unknown engine (want loops or goroutines)"},
+	}
+	for _, tt := range tests {
+		if tt.want == "loops" && runtime.GOOS != "linux" {
+			continue
+		}
+		a := &Agent{handler: proxy.NewHandler(nil)}
+		err := a.chooseEngine(tt.env)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("EDGECTL_ENGINE=%q: error %v, want %q", tt.env, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("EDGECTL_ENGINE=%q: %v", tt.env, err)
+		}
+		if got := a.handler.Engine(); got != tt.want {
+			t.Errorf("EDGECTL_ENGINE=%q: engine %s, want %s", tt.env, got, tt.want)
+		}
+		a.handler.StopLoops()
+	}
+}
