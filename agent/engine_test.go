@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edgectl/edgectl/agentconfig"
 	"github.com/edgectl/edgectl/proxy"
 )
 
@@ -21,11 +22,20 @@ func TestChooseEngine(t *testing.T) {
 		{"loops", "loops", ""},
 		{"epoll", "", "EDGECTL_ENGINE=epoll: unknown engine (want loops or goroutines)"},
 	}
+	cfg, err := agentconfig.Parse("agent.yaml", []byte("listen:\n  - addr: \"127.0.0.1:18999\"\nadmin: \"\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := proxy.NewTable(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Close()
 	for _, tt := range tests {
 		if tt.want == "loops" && runtime.GOOS != "linux" {
 			continue
 		}
-		a := &Agent{handler: proxy.NewHandler(nil)}
+		a := &Agent{handler: proxy.NewHandler(tbl)}
 		err := a.chooseEngine(tt.env)
 		if tt.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.err) {

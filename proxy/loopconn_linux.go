@@ -253,6 +253,7 @@ func (c *lclient) try(p *Peer) {
 	}
 	p.inflight.Add(1)
 	c.up, up.c = up, c
+	up.u = c.u // a peer kept across a reload serves the new upstream
 	up.head, up.interims, up.verify = 0, 0, false
 	up.scan.reset()
 	up.out = c.cc.appendRequestHead(up.out[:0], p)

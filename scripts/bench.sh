@@ -7,12 +7,12 @@
 # proxy's processes from /proc/PID/stat, divided by the requests served)
 # and the largest RSS, then the ratios edgectl/HAProxy and edgectl/nginx.
 #
-# Run time with the defaults: about 14 minutes (measured on 2 cores). Each
+# Run time with the defaults: about 17 minutes (measured on 2 cores). Each
 # measurement is a start, a BENCH_WARMUP warm-up, a BENCH_SECONDS run and a
 # stop, about SECONDS+WARMUP+3 s; there are proxies x scenarios x
-# connection counts x rounds of them (4 x 2 x 3 x 3 = 72 x 11 s), plus the
+# connection counts x rounds of them (5 x 2 x 3 x 3 = 90 x 11 s), plus the
 # attack scenario (about 30 s per binary) and the builds. A baseline adds
-# a quarter (18 minutes in all).
+# a fifth (21 minutes in all).
 #
 # Scenarios:
 #   dual    backend on [::] (dual-stack): the [::1] primary answers
@@ -26,7 +26,9 @@
 #   BENCH_WARMUP   seconds of unmeasured load after each start (default 2)
 #   BENCH_ROUNDS   rounds, interleaved across the proxies (default 3)
 #   BENCH_CONNS    wrk connection counts (default "64 256 1024")
-#   BENCH_PROXIES  the proxies compared (default "haproxy nginx edgectl caddy")
+#   BENCH_PROXIES  the proxies compared (default "haproxy nginx edgectl
+#                  goroutines caddy"; goroutines is the agent with
+#                  EDGECTL_ENGINE=goroutines, the engine before the event loops)
 #   BENCH_BACKEND  go (internal/sampleapp, default) or nginx (return 200)
 #   BENCH_SLOW     slow connections in the attack scenario (default 2000)
 #   BENCH_ONLY     the scenarios run (default "dual v4only attack")
@@ -43,7 +45,7 @@ SECS=${BENCH_SECONDS:-6}
 WARM=${BENCH_WARMUP:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
 CONNS_LIST=${BENCH_CONNS:-64 256 1024}
-PROXIES=${BENCH_PROXIES:-haproxy nginx edgectl caddy}
+PROXIES=${BENCH_PROXIES:-haproxy nginx edgectl goroutines caddy}
 BACKEND=${BENCH_BACKEND:-go}
 SLOW=${BENCH_SLOW:-2000}
 ONLY=${BENCH_ONLY:-dual v4only attack}
@@ -69,9 +71,10 @@ RUN=()
 for p in $PROXIES; do
   case "$p" in
     edgectl) RUN+=(edgectl); [ -n "$BASE" ] && RUN+=(baseline) ;;
+    goroutines) RUN+=(goroutines) ;;
     haproxy | nginx | caddy)
       if need "$p"; then RUN+=("$p"); else echo "bench: $p is not installed (run scripts/setup.sh as root): left out" >&2; fi ;;
-    *) echo "bench: BENCH_PROXIES: unknown proxy $p (want haproxy nginx edgectl caddy)" >&2; exit 2 ;;
+    *) echo "bench: BENCH_PROXIES: unknown proxy $p (want haproxy nginx edgectl goroutines caddy)" >&2; exit 2 ;;
   esac
 done
 # 1,024 client connections plus as many upstream ones, per proxy.
@@ -93,7 +96,7 @@ go build -o "$W/slowclients" ./scripts/slowclients
 # Ports: backend 18900, agent 18901, nginx 18902, HAProxy 18903, Caddy 18904.
 BP=18900
 port_of() {
-  case "$1" in edgectl | baseline) echo 18901 ;; nginx) echo 18902 ;; haproxy) echo 18903 ;; caddy) echo 18904 ;; esac
+  case "$1" in edgectl | baseline | goroutines) echo 18901 ;; nginx) echo 18902 ;; haproxy) echo 18903 ;; caddy) echo 18904 ;; esac
 }
 
 wait_http() { # URL WHAT: up to 5 s for a 2xx
@@ -228,10 +231,11 @@ start_proxy() { # NAME
   local port
   port=$(port_of "$1")
   case "$1" in
-    edgectl | baseline)
-      local bin="$W/edgectl"
+    edgectl | baseline | goroutines)
+      local bin="$W/edgectl" engine=""
       [ "$1" = baseline ] && bin=$BASE
-      "$bin" agent --config "$W/agent.yaml" 2>"$W/proxy.err" &
+      [ "$1" = goroutines ] && engine=goroutines
+      EDGECTL_ENGINE=$engine "$bin" agent --config "$W/agent.yaml" 2>"$W/proxy.err" &
       echo $! >"$W/proxy.pid" ;;
     nginx)
       nginx -c "$W/nginx.conf" -p "$W" 2>"$W/proxy.err"
@@ -347,7 +351,7 @@ report() {
       "$(awk '{s+=$3} END {print s+0}' "$f")" "$(col 4 "$f")" "$(awk '{print $5}' "$f" | sort -n | tail -1)"
   done
   local a b ref
-  for a in edgectl baseline; do
+  for a in edgectl goroutines baseline; do
     [ -s "$W/r.$a.$c" ] || continue
     for ref in haproxy nginx; do
       [ -s "$W/r.$ref.$c" ] || continue
@@ -362,7 +366,7 @@ report() {
     b=$(col 1 "$W/r.edgectl.$c")
     local rank=1 n=0
     for name in "${RUN[@]}"; do
-      [ "$name" = baseline ] && continue
+      case "$name" in baseline | goroutines) continue ;; esac
       [ -s "$W/r.$name.$c" ] || continue
       n=$((n + 1))
       [ "$name" = edgectl ] && continue
