@@ -94,19 +94,8 @@ func (ls *loopSet) serve(h *Handler, c net.Conn) bool {
 	if d, ok := c.(SocketDetacher); ok {
 		inner, release = d.DetachSocket()
 	}
-	sc, ok := inner.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	fd := -1
-	_ = rc.Control(func(s uintptr) {
-		fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
-	})
-	if fd < 0 || err != nil {
+	fd := dupSocket(inner)
+	if fd < 0 {
 		return false
 	}
 	peer, remote := remoteIP(inner)
@@ -397,14 +386,7 @@ func (l *evLoop) adopt(p *Peer, u *Upstream) *lup {
 		if rc, ok := nc.(*releaseConn); ok {
 			nc = rc.Conn
 		}
-		fd := -1
-		if sc, ok := nc.(syscall.Conn); ok {
-			if rc, err := sc.SyscallConn(); err == nil {
-				_ = rc.Control(func(s uintptr) {
-					fd, _ = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
-				})
-			}
-		}
+		fd := dupSocket(nc)
 		uc.close()
 		if fd < 0 {
 			continue
@@ -483,6 +465,26 @@ func (l *evLoop) dial(p *Peer, u *Upstream) (*lup, error) {
 		return nil, err
 	}
 	return up, nil
+}
+
+// dupSocket duplicates the socket of c (close-on-exec), or returns -1 when
+// c is not a socket.
+func dupSocket(c any) int {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	_ = rc.Control(func(s uintptr) {
+		if fd, err = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0); err != nil {
+			fd = -1
+		}
+	})
+	return fd
 }
 
 // fdConn turns a loop's socket into a net.Conn for the goroutine engine
