@@ -254,7 +254,7 @@ func (c *lclient) try(p *Peer) {
 	p.inflight.Add(1)
 	c.up, up.c = up, c
 	up.u = c.u // a peer kept across a reload serves the new upstream
-	up.head, up.interims, up.verify = 0, 0, false
+	up.gotHead, up.interims, up.verify = false, 0, false
 	up.scan.reset()
 	up.out = c.cc.appendRequestHead(up.out[:0], p)
 	if up.connecting {
@@ -489,7 +489,7 @@ func (c *lclient) checkTimeouts(now int64, lim *Limits, draining bool) {
 			if up.connecting {
 				err = &dialError{err}
 			}
-			if up.head > 0 {
+			if up.gotHead {
 				up.bodyFailed(err) // the head was read: the body stalled
 			} else {
 				c.attemptFailed(up, err)
@@ -545,7 +545,7 @@ type lup struct {
 	closed     bool
 	idleSince  int64 // in the idle pool since (loop clock)
 	deadline   int64 // connect, response or body read deadline; 0 none
-	head       int   // 1 once the final response head was parsed
+	gotHead    bool  // the final response head was parsed
 	interims   int
 	frame      int   // the response's framing towards the client
 	keep       bool  // the client connection stays open after it
@@ -629,7 +629,7 @@ func (up *lup) flush() bool {
 // stays readable: flush comes back here).
 func (up *lup) response() {
 	for up.readable && up.c != nil && !up.closed {
-		if up.head == 0 {
+		if !up.gotHead {
 			if !up.readHead() {
 				return
 			}
@@ -705,7 +705,7 @@ func (up *lup) readHead() bool {
 		c.handoffResponse(up, up.in)
 		return false
 	}
-	up.head = 1
+	up.gotHead = true
 	up.frame, up.keep = frame, keep
 	up.remaining = 0
 	if frame == frameLength {
@@ -753,7 +753,7 @@ func (up *lup) relayBody(eof bool, err error) {
 		up.u.keepalive > 0 && !up.u.closed.Load()
 	p := up.p
 	up.c, c.up = nil, nil
-	up.deadline, up.head, up.dirty, up.paused = 0, 0, false, false
+	up.deadline, up.gotHead, up.dirty, up.paused = 0, false, false, false
 	p.inflight.Add(-1)
 	if reuse {
 		// A response without a body may have more on the way: look
