@@ -158,6 +158,13 @@ func (ip *idlePool) put(c *upConn, max int, now time.Time) {
 	c.close()
 }
 
+// reapable reports whether the i-th oldest idle connection, idle for idle,
+// is past maxIdle or is one of the surplus oldest ones idle for
+// surplusIdle (the rule of both engines' pools).
+func reapable(i, surplus int, idle, maxIdle time.Duration) bool {
+	return idle > maxIdle || (i < surplus && idle >= surplusIdle)
+}
+
 // reap closes connections idle longer than maxIdle, and those beyond the
 // newest max that have been idle for surplusIdle.
 func (ip *idlePool) reap(now time.Time, maxIdle time.Duration, max int) {
@@ -166,8 +173,7 @@ func (ip *idlePool) reap(now time.Time, maxIdle time.Duration, max int) {
 	var old []*upConn
 	surplus := len(ip.conns) - max // the oldest come first (LIFO stack)
 	for i, c := range ip.conns {
-		idle := now.Sub(c.idleSince)
-		if idle > maxIdle || (i < surplus && idle >= surplusIdle) {
+		if reapable(i, surplus, now.Sub(c.idleSince), maxIdle) {
 			old = append(old, c)
 		} else {
 			keep = append(keep, c)

@@ -256,6 +256,13 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 	return keep, nil
 }
 
+// keepsConn reports whether a response head allows its connection to be
+// reused: the server did not ask to close, and its framing was not
+// ambiguous (Content-Length with chunked, chunked in HTTP/1.0).
+func (h *head) keepsConn() bool {
+	return !h.connClose && !h.bothCLTE && !h.teOnOld
+}
+
 // reusableAfter reports whether an upstream connection may carry another
 // request once resp was relayed with frame: the server did not ask to
 // close, the framing was unambiguous (not Content-Length and chunked
@@ -265,7 +272,7 @@ func (cc *clientConn) relayResponse(u *Upstream, p *Peer, uc *upConn) (keep bool
 // response.
 func reusableAfter(resp *head, frame int, uc *upConn) bool {
 	switch {
-	case resp.connClose, resp.bothCLTE, resp.teOnOld:
+	case !resp.keepsConn():
 		return false
 	case frame == frameRechunk || frame == frameEOF:
 		return false

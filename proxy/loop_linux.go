@@ -332,8 +332,7 @@ func (l *evLoop) sweep() {
 			surplus -= s[0].u.keepalive
 		}
 		for i, up := range s {
-			idle := time.Duration(now - up.idleSince)
-			if up.closed || up.u.closed.Load() || idle > up.u.keepaliveTO || (i < surplus && idle >= surplusIdle) {
+			if up.closed || up.u.closed.Load() || reapable(i, surplus, time.Duration(now-up.idleSince), up.u.keepaliveTO) {
 				up.close()
 				continue
 			}

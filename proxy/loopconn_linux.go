@@ -107,7 +107,7 @@ func (c *lclient) resume() {
 
 // fail answers an error that closes the connection.
 func (c *lclient) fail(status int, msg string) {
-	c.out = appendSimple(c.out, &c.cc.req, status, []string{"Content-Type", "application/json"}, errorBody(status, msg), true)
+	c.out = appendError(c.out, &c.cc.req, status, msg, true)
 	c.closeAfter = true
 	c.flush()
 }
@@ -171,7 +171,7 @@ func (c *lclient) request(start, end int) {
 	if rt == nil {
 		c.begin()
 		keep := cc.clientKeepAlive()
-		c.out = appendSimple(c.out, r, 404, []string{"Content-Type", "application/json"}, errorBody(404, "no route for this host and path"), !keep)
+		c.out = appendError(c.out, r, 404, "no route for this host and path", !keep)
 		c.e.status, c.e.route = 404, "no_route"
 		h.ctr.noRoute.observe(404, time.Since(c.start))
 		c.finish(keep)
@@ -276,7 +276,7 @@ func (c *lclient) giveUp() {
 // answerError answers the request with a gateway error.
 func (c *lclient) answerError(status int) {
 	keep := c.cc.clientKeepAlive()
-	c.out = appendSimple(c.out, &c.cc.req, status, []string{"Content-Type", "application/json"}, errorBody(status, errorMessage(status)), !keep)
+	c.out = appendError(c.out, &c.cc.req, status, errorMessage(status), !keep)
 	c.e.status = status
 	c.rt.stats.observe(status, time.Since(c.start))
 	c.finish(keep)
@@ -749,7 +749,7 @@ func (up *lup) relayBody(eof bool, err error) {
 		return
 	}
 	resp := &c.cc.resp
-	reuse := !up.dirty && err == nil && !eof && !resp.connClose && !resp.bothCLTE && !resp.teOnOld &&
+	reuse := !up.dirty && err == nil && !eof && resp.keepsConn() &&
 		up.u.keepalive > 0 && !up.u.closed.Load()
 	p := up.p
 	up.c, c.up = nil, nil

@@ -146,7 +146,15 @@ func (cc *clientConn) releaseWriter() {
 // writeError sends a small JSON error response. With closeConn the
 // connection is closed after it.
 func (cc *clientConn) writeError(status int, msg string, closeConn bool) {
-	cc.writeSimple(status, []string{"Content-Type", "application/json"}, errorBody(status, msg), closeConn)
+	cc.writeSimple(status, jsonHeader, errorBody(status, msg), closeConn)
+}
+
+// jsonHeader is the header of the agent's own error answers.
+var jsonHeader = []string{"Content-Type", "application/json"}
+
+// appendError appends the JSON error answer to req that writeError sends.
+func appendError(b []byte, req *head, status int, msg string, closeConn bool) []byte {
+	return appendSimple(b, req, status, jsonHeader, errorBody(status, msg), closeConn)
 }
 
 // errorBody is the JSON body of an error response.
