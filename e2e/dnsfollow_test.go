@@ -43,19 +43,25 @@ func lookupAll(server, name string) ([]string, error) {
 // second and spreads GETs over the addresses of both families it got.
 type follower struct {
 	load
-	addrs atomic.Pointer[[]string]
-	mu    sync.Mutex
-	sends map[string][]time.Time // address → when a request to it started
+	addrs   atomic.Pointer[[]string]
+	mu      sync.Mutex
+	answers []answer // every answer the client took, in order
+}
+
+// answer is a lookup result the follower took, and when it took it.
+type answer struct {
+	at    time.Time
+	addrs []string
 }
 
 func startFollower(t *testing.T, server, name string) *follower {
 	t.Helper()
-	f := &follower{load: load{stop: make(chan struct{})}, sends: map[string][]time.Time{}}
+	f := &follower{load: load{stop: make(chan struct{})}}
 	first, err := lookupAll(server, name)
 	if err != nil || len(first) == 0 {
 		t.Fatalf("resolve %s at %s: %v %v", name, server, first, err)
 	}
-	f.addrs.Store(&first)
+	f.take(first)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
@@ -70,7 +76,7 @@ func startFollower(t *testing.T, server, name string) *follower {
 			// A failed lookup keeps the last answer, as a stub resolver's
 			// cache would.
 			if a, err := lookupAll(server, name); err == nil && len(a) > 0 {
-				f.addrs.Store(&a)
+				f.take(a)
 			}
 		}
 	}()
@@ -87,9 +93,6 @@ func startFollower(t *testing.T, server, name string) *follower {
 				}
 				addrs := *f.addrs.Load()
 				addr := addrs[i%len(addrs)]
-				f.mu.Lock()
-				f.sends[addr] = append(f.sends[addr], time.Now())
-				f.mu.Unlock()
 				f.get(c, net.JoinHostPort(addr, "80"))
 			}
 		}()
@@ -118,17 +121,35 @@ func (f *follower) get(c *http.Client, hostport string) {
 	}
 }
 
-// sentTo counts the requests to addr that started between from and to.
-func (f *follower) sentTo(addr string, from, to time.Time) int {
+// take makes a the addresses requests are spread over from now on.
+func (f *follower) take(a []string) {
+	f.addrs.Store(&a)
+	f.mu.Lock()
+	f.answers = append(f.answers, answer{at: time.Now(), addrs: a})
+	f.mu.Unlock()
+}
+
+// sawGone is when the client first took an answer without addr at or
+// after since, and whether it did before until.
+func (f *follower) sawGone(addr string, since, until time.Time) (time.Time, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n := 0
-	for _, at := range f.sends[addr] {
-		if at.After(from) && at.Before(to) {
-			n++
+	for _, a := range f.answers {
+		if a.at.Before(since) {
+			continue
+		}
+		if !a.at.Before(until) {
+			break
+		}
+		gone := true
+		for _, x := range a.addrs {
+			gone = gone && x != addr
+		}
+		if gone {
+			return a.at, true
 		}
 	}
-	return n
+	return time.Time{}, false
 }
 
 // outage is an address absent from DNS between from and to.
