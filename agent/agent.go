@@ -217,15 +217,24 @@ func (a *Agent) chooseEngine(engine string) error {
 		if runtime.GOOS != "linux" && engine == "" {
 			return nil
 		}
-		if err := a.handler.EnableLoops(0); err != nil {
+		// A loop per CPU the runtime would use, and one P more for
+		// everything else (TLS, HTTP/2, health checks): see
+		// proxy.EnableLoops.
+		n := loopCPUs()
+		if err := a.handler.EnableLoops(n); err != nil {
 			return fmt.Errorf("EDGECTL_ENGINE=%s: %w", engine, err)
 		}
+		runtime.GOMAXPROCS(n + 1)
 	case "goroutines":
 	default:
 		return fmt.Errorf("EDGECTL_ENGINE=%s: unknown engine (want loops or goroutines)", engine)
 	}
 	return nil
 }
+
+// loopCPUs is GOMAXPROCS as the process started with it (the CPUs it may
+// use), before the agent raised it for its loops.
+var loopCPUs = sync.OnceValue(func() int { return runtime.GOMAXPROCS(0) })
 
 func (a *Agent) serve(l *listener) {
 	defer a.wg.Done()

@@ -49,6 +49,11 @@ func TestChooseEngine(t *testing.T) {
 		if got := a.handler.Engine(); got != tt.want {
 			t.Errorf("EDGECTL_ENGINE=%q: engine %s, want %s", tt.env, got, tt.want)
 		}
+		// The loops run with a P to spare, however often an engine is
+		// chosen in one process.
+		if got := runtime.GOMAXPROCS(0); tt.want == "loops" && got != loopCPUs()+1 {
+			t.Errorf("EDGECTL_ENGINE=%q: GOMAXPROCS %d with %d loops, want one more", tt.env, got, loopCPUs())
+		}
 		a.handler.StopLoops()
 	}
 }

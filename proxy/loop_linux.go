@@ -10,14 +10,14 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
 // The event-loop engine serves plain HTTP/1.1 client connections from a
-// few goroutines locked to their threads, each with its own edge-triggered
-// epoll set, instead of a goroutine per connection parked in Go's
-// netpoller. What it saves per request is what the profile of the
+// few goroutines, each with its own edge-triggered epoll set, instead of a
+// goroutine per connection parked in Go's netpoller. What it saves per request is what the profile of the
 // goroutine engine spends beyond the four system calls a request needs
 // (read the request, write it upstream, read the response, write it
 // back): the read that finds nothing before each wait (a short read
@@ -42,6 +42,24 @@ const loopMaxBody = 64 << 10
 // loopBufSize is the read buffer a connection holds while bytes wait in it.
 const loopBufSize = 4 << 10
 
+// How a loop waits, chosen so that Go's scheduler leaves it alone. The
+// runtime's monitor thread (sysmon) takes the P back from a goroutine that
+// has run 10 ms on one scheduling tick, or that sits in a system call
+// while no P is idle, and after each such take polls every 20 µs again:
+// a loop blocking in epoll_wait under load made it wake about 7,000 times
+// a second and hand Ps between threads (twice HAProxy's context switches,
+// and as much CPU per request). So a loop with work blocks in epoll_wait
+// for at most loopBusyWait, passes through the scheduler every loopYield
+// (a Gosched: the tick moves), and runs with a P to spare (the agent sets
+// GOMAXPROCS one above the loops). A loop with nothing to do for
+// loopBusyWait parks its goroutine in Go's poller instead (park), and no
+// thread is held at all.
+const (
+	loopBusyWait  = 5 // ms
+	loopYield     = 4 * time.Millisecond
+	loopSweepTick = 100 * time.Millisecond
+)
+
 // loopSet is the handler's event loops.
 type loopSet struct {
 	loops []*evLoop
@@ -50,7 +68,9 @@ type loopSet struct {
 }
 
 // EnableLoops makes ServePlain hand plain connections to n event loops
-// (n <= 0: one per GOMAXPROCS). Call it before serving.
+// (n <= 0: one per GOMAXPROCS). Call it before serving. Each loop keeps a P
+// while it has work: run with GOMAXPROCS above n, so that one is left for
+// the rest of the program (the agent sets n+1).
 func (h *Handler) EnableLoops(n int) error {
 	if h.loops != nil {
 		return nil
@@ -131,6 +151,8 @@ type evLoop struct {
 	h      *Handler
 	epfd   int
 	wakefd int
+	ep     *os.File        // a duplicate of epfd in Go's poller while the loop is idle
+	eprc   syscall.RawConn // ep's
 
 	mu      sync.Mutex
 	pending []newLoopClient
@@ -246,12 +268,19 @@ func (l *evLoop) putBuf(b []byte) {
 }
 
 func (l *evLoop) run() {
-	runtime.LockOSThread()
 	events := make([]unix.EpollEvent, 128)
 	l.nowNS = time.Now().UnixNano()
 	l.swept = l.nowNS
+	yielded := l.nowNS
 	for !l.done {
-		n, err := unix.EpollWait(l.epfd, events, 100)
+		if l.nowNS-yielded >= int64(loopYield) {
+			runtime.Gosched()
+			yielded = l.nowNS
+		}
+		n, err := unix.EpollWait(l.epfd, events, loopBusyWait)
+		if n == 0 && err == nil {
+			n, err = l.park(events)
+		}
 		l.nowNS = time.Now().UnixNano()
 		if err != nil && err != unix.EINTR {
 			break
@@ -267,12 +296,56 @@ func (l *evLoop) run() {
 				l.fds[fd].owner.onEvent(ev.Events)
 			}
 		}
-		if l.nowNS-l.swept >= int64(100*time.Millisecond) {
+		if l.nowNS-l.swept >= int64(loopSweepTick) {
 			l.swept = l.nowNS
 			l.sweep()
 		}
 	}
 	l.shutdown()
+}
+
+// park waits, with the goroutine parked in Go's poller, until the epoll
+// set has events or the next sweep is due (n 0). The set joins the poller
+// (as a duplicate descriptor) when the loop goes idle and leaves it when
+// events come: while it is a member, every event on any of the loop's
+// sockets would also wake the runtime's own poller.
+func (l *evLoop) park(events []unix.EpollEvent) (n int, err error) {
+	if l.ep == nil {
+		fd, derr := unix.FcntlInt(uintptr(l.epfd), unix.F_DUPFD_CLOEXEC, 0)
+		if derr != nil {
+			return 0, nil // blocks in epoll_wait instead
+		}
+		_ = unix.SetNonblock(fd, true)
+		ep := os.NewFile(uintptr(fd), "epoll")
+		rc, rerr := ep.SyscallConn()
+		if rerr != nil {
+			_ = ep.Close()
+			return 0, nil
+		}
+		l.ep, l.eprc = ep, rc
+	}
+	_ = l.ep.SetReadDeadline(time.Unix(0, l.swept+int64(loopSweepTick)))
+	rerr := l.eprc.Read(func(uintptr) bool {
+		for {
+			n, err = unix.EpollWait(l.epfd, events, 0)
+			if err != unix.EINTR {
+				return n > 0 || err != nil
+			}
+		}
+	})
+	if rerr != nil {
+		return 0, nil // the sweep is due
+	}
+	l.leavePoller()
+	return n, err
+}
+
+// leavePoller takes the epoll set out of Go's poller.
+func (l *evLoop) leavePoller() {
+	if l.ep != nil {
+		_ = l.ep.Close()
+		l.ep, l.eprc = nil, nil
+	}
 }
 
 // accept takes the queued connections (and notices stop).
@@ -312,6 +385,7 @@ func (l *evLoop) shutdown() {
 		}
 	}
 	l.idle = nil
+	l.leavePoller()
 	_ = unix.Close(l.epfd)
 	_ = unix.Close(l.wakefd)
 }
@@ -515,7 +589,7 @@ func (l *evLoop) readFD(fd int, buf *[]byte, max int) (full, eof bool, err error
 			b = nb
 		}
 		room := b[len(b):cap(b)]
-		n, rerr := unix.Read(fd, room)
+		n, rerr := recvFD(fd, room)
 		switch {
 		case rerr == unix.EINTR:
 			*buf = b
@@ -549,7 +623,7 @@ func (l *evLoop) keepBuf(b []byte) []byte {
 // writeFD writes as much of b as the socket takes; n is what was written.
 func writeFD(fd int, b []byte) (n int, err error) {
 	for n < len(b) {
-		m, werr := unix.Write(fd, b[n:])
+		m, werr := sendFD(fd, b[n:])
 		switch {
 		case werr == unix.EINTR:
 			continue
@@ -561,4 +635,28 @@ func writeFD(fd int, b []byte) (n int, err error) {
 		n += m
 	}
 	return n, nil
+}
+
+// recvFD and sendFD are recv(2) and send(2): on a socket they skip the
+// file layer read(2) and write(2) go through.
+func recvFD(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+func sendFD(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.Syscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
