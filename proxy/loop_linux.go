@@ -17,12 +17,13 @@ import (
 
 // The event-loop engine serves plain HTTP/1.1 client connections from a
 // few goroutines, each with its own edge-triggered epoll set, instead of a
-// goroutine per connection parked in Go's netpoller. What it saves per request is what the profile of the
-// goroutine engine spends beyond the four system calls a request needs
-// (read the request, write it upstream, read the response, write it
-// back): the read that finds nothing before each wait (a short read
-// drains an edge-triggered socket, so the loop never makes it), the
-// goroutine park and wake-up, and the netpoller's own polls.
+// goroutine per connection parked in Go's netpoller. What it saves per
+// request is what the profile of the goroutine engine spends beyond the
+// four system calls a request needs (receive the request, send it
+// upstream, receive the response, send it back): the read that finds
+// nothing before each wait (a short read drains an edge-triggered socket,
+// so the loop never makes it), the goroutine park and wake-up, and the
+// netpoller's own polls.
 //
 // The loop serves the common exchange whole: a request without a body,
 // routed to a plain-HTTP upstream, answered with a Content-Length (or

@@ -98,6 +98,14 @@ BP=18900
 port_of() {
   case "$1" in edgectl | baseline | goroutines) echo 18901 ;; nginx) echo 18902 ;; haproxy) echo 18903 ;; caddy) echo 18904 ;; esac
 }
+# A process left listening on one of these ports would share it (HAProxy,
+# nginx and the backend set SO_REUSEPORT) and silently take part of the
+# load: the figures would be wrong, so refuse to start.
+busy=$(ss -Hltn 2>/dev/null | awk '{print $4}' | grep -E ':1890[0-4]$' || true)
+if [ -n "$busy" ]; then
+  echo "bench: something already listens on $(echo $busy) (ports 18900-18904 are the bench's); stop it first (ss -ltnp shows which process)" >&2
+  exit 1
+fi
 
 wait_http() { # URL WHAT: up to 5 s for a 2xx
   for _ in $(seq 50); do curl -fs "$1" >/dev/null 2>&1 && return; sleep 0.1; done
