@@ -314,7 +314,7 @@ func (l *evLoop) park(events []unix.EpollEvent) (n int, err error) {
 	if l.ep == nil {
 		fd, derr := unix.FcntlInt(uintptr(l.epfd), unix.F_DUPFD_CLOEXEC, 0)
 		if derr != nil {
-			return 0, nil // blocks in epoll_wait instead
+			return 0, nil // the loop goes on waiting loopBusyWait at a time
 		}
 		_ = unix.SetNonblock(fd, true)
 		ep := os.NewFile(uintptr(fd), "epoll")
