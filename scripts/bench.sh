@@ -143,6 +143,10 @@ stop_backend() {
 
 # The same upstream everywhere: [::1] primary, 127.0.0.1 backup, passive
 # failure marking (3 fails, 30 s), up to 32 idle upstream connections kept.
+# The same request reaches the backend from every proxy: Host as the client
+# sent it, and the five forwarding fields the agent writes by default
+# (X-Forwarded-For, X-Real-IP, X-Forwarded-Proto, X-Forwarded-Host,
+# Forwarded), so no proxy saves itself or the backend work the others do.
 cat >"$W/agent.yaml" <<YAML
 listen:
   - addr: "127.0.0.1:$(port_of edgectl)"
@@ -185,9 +189,12 @@ http {
       proxy_pass http://backend_api;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_set_header Host \$host;
+      proxy_set_header Host \$http_host;
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Real-IP \$remote_addr;
       proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Host \$http_host;
+      proxy_set_header Forwarded "for=\$remote_addr;host=\\"\$http_host\\";proto=\$scheme";
     }
   }
 }
@@ -210,6 +217,10 @@ frontend fe
   default_backend be
 backend be
   option forwardfor
+  http-request set-header X-Real-IP %[src]
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
+  http-request set-header Forwarded "for=%[src];host=\\"%[req.hdr(host)]\\";proto=http"
   http-reuse safe
   server primary [::1]:$BP check inter 2s observe layer4 error-limit 3 on-error mark-down
   server backup 127.0.0.1:$BP check inter 2s backup
@@ -225,6 +236,8 @@ http://127.0.0.1:$(port_of caddy) {
 	reverse_proxy [::1]:$BP 127.0.0.1:$BP {
 		lb_policy first
 		lb_try_duration 2s
+		header_up X-Real-IP {remote_host}
+		header_up Forwarded "for={remote_host};host=\"{hostport}\";proto={scheme}"
 		fail_duration 30s
 		max_fails 3
 		transport http {
