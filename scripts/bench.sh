@@ -24,7 +24,9 @@
 # Tunables:
 #   BENCH_SECONDS  seconds per measured run (default 6)
 #   BENCH_WARMUP   seconds of unmeasured load after each start (default 2)
-#   BENCH_ROUNDS   rounds, interleaved across the proxies (default 3)
+#   BENCH_ROUNDS   rounds, interleaved across the proxies (default 5: one
+#                  6 s run here varies by about 10 %, so 3 rounds cannot rank
+#                  proxies that differ by less)
 #   BENCH_CONNS    wrk connection counts (default "64 256 1024")
 #   BENCH_PROXIES  the proxies compared (default "haproxy nginx edgectl
 #                  goroutines caddy"; goroutines is the agent with
@@ -43,7 +45,7 @@ cd "$(dirname "$0")/.."
 
 SECS=${BENCH_SECONDS:-6}
 WARM=${BENCH_WARMUP:-2}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 CONNS_LIST=${BENCH_CONNS:-64 256 1024}
 PROXIES=${BENCH_PROXIES:-haproxy nginx edgectl goroutines caddy}
 BACKEND=${BENCH_BACKEND:-go}
@@ -152,6 +154,8 @@ listen:
   - addr: "127.0.0.1:$(port_of edgectl)"
 admin: ""
 access_log: "off"
+drain:
+  delay: 0s
 upstreams:
   backend_api:
     servers:
