@@ -7,12 +7,12 @@
 # proxy's processes from /proc/PID/stat, divided by the requests served)
 # and the largest RSS, then the ratios edgectl/HAProxy and edgectl/nginx.
 #
-# Run time with the defaults: about 17 minutes (measured on 2 cores). Each
+# Run time with the defaults: about 26 minutes (measured on 2 cores). Each
 # measurement is a start, a BENCH_WARMUP warm-up, a BENCH_SECONDS run and a
-# stop, about SECONDS+WARMUP+3 s; there are proxies x scenarios x
-# connection counts x rounds of them (5 x 2 x 3 x 3 = 90 x 11 s), plus the
+# stop, about SECONDS+WARMUP+2 s; there are proxies x scenarios x
+# connection counts x rounds of them (5 x 2 x 3 x 5 = 150 x 10 s), plus the
 # attack scenario (about 30 s per binary) and the builds. A baseline adds
-# a fifth (21 minutes in all).
+# a sixth proxy (about 31 minutes in all).
 #
 # Scenarios:
 #   dual    backend on [::] (dual-stack): the [::1] primary answers
